@@ -1,0 +1,85 @@
+# 《Istio & Envoy 内幕》 / Istio & Envoy Insider — build, translate, check.
+# `make html` builds the Chinese edition; `make test` runs every check. `make help` lists all.
+
+PYTHON      ?= python3
+VENV        := .venv
+BIN         := $(VENV)/bin
+SPHINX      := $(BIN)/python -m sphinx
+SPHINXOPTS  ?= -W --keep-going -n -q
+BUILD       := _build
+SITE        := $(BUILD)/site
+LANGUAGES   := zh_CN en
+DIAGRAMS    := _diagrams
+
+.DEFAULT_GOAL := html
+.PHONY: help html html-en site gettext update-po serve diagrams test test-fast system-deps bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+# The virtual environment is made and filled on first use, and refreshed when a pin changes.
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+venv: $(BIN)/.installed
+
+html: $(BIN)/.installed ## Build the Chinese edition into _build/site/zh_CN
+	$(SPHINX) -b html $(SPHINXOPTS) -d $(BUILD)/doctrees/zh_CN -D language=zh_CN . $(SITE)/zh_CN
+	@$(MAKE) --no-print-directory $(SITE)/index.html
+
+html-en: $(BIN)/.installed ## Build the English edition into _build/site/en
+	BOOK_LANGUAGE=en $(SPHINX) -b html $(SPHINXOPTS) -d $(BUILD)/doctrees/en -D language=en . $(SITE)/en
+	@$(MAKE) --no-print-directory $(SITE)/index.html
+
+site: html html-en ## Build both editions and the root page that picks one: _build/site
+	@echo "Site: $(SITE)/index.html (zh_CN/ and en/)"
+
+$(SITE)/index.html: _templates/site-root.html
+	@mkdir -p $(SITE)
+	cp _templates/site-root.html $@
+
+gettext: $(BIN)/.installed ## Extract messages into _build/gettext (.pot, one per page)
+	$(SPHINX) -b gettext $(SPHINXOPTS) -d $(BUILD)/doctrees/gettext . $(BUILD)/gettext
+
+update-po: gettext ## Update locales/en/LC_MESSAGES/*.po from the templates (sphinx-intl)
+	$(BIN)/sphinx-intl update -p $(BUILD)/gettext -l en -w 0 --no-obsolete
+
+serve: $(BIN)/.installed ## Live preview with sphinx-autobuild (LANG=en for English)
+	BOOK_LANGUAGE=$(or $(filter en,$(LANG)),zh_CN) $(BIN)/sphinx-autobuild --host 127.0.0.1 --port 8000 \
+	  -D language=$(or $(filter en,$(LANG)),zh_CN) --ignore "$(BUILD)/*" --ignore "$(DIAGRAMS)/node_modules/*" . $(BUILD)/live
+
+# Diagrams: build both editions collecting what has no render, draw those with the pinned
+# mermaid-cli and Debian's Chromium, then drop renders no page uses any more.
+diagrams: $(BIN)/.installed $(DIAGRAMS)/node_modules/.installed ## Render new or changed diagrams into _diagrams/svg
+	rm -rf $(BUILD)/diagrams-pending
+	for lang in $(LANGUAGES); do \
+	  INSIDER_DIAGRAMS_PENDING=$(BUILD)/diagrams-pending BOOK_LANGUAGE=$$lang \
+	    $(SPHINX) -b html -q -d $(BUILD)/doctrees/$$lang -D language=$$lang . $(SITE)/$$lang || exit 1; \
+	done
+	PYTHONPATH=_ext $(BIN)/python -m insider.render $(BUILD)/diagrams-pending $(SITE)/zh_CN/.diagram-keys $(SITE)/en/.diagram-keys
+
+$(DIAGRAMS)/node_modules/.installed: $(DIAGRAMS)/package.json $(DIAGRAMS)/package-lock.json
+	command -v chromium >/dev/null || $(MAKE) system-deps
+	cd $(DIAGRAMS) && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# What the checks need from Debian: Chromium for the browser tests, msgfmt, CJK fonts.
+SYSTEM_PACKAGES := chromium gettext fonts-noto-cjk
+system-deps: ## Install the Debian packages the checks need (as root, when missing)
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing: $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+test: $(BIN)/.installed system-deps ## Run every check (both editions, catalogs, browser, planted faults)
+	$(BIN)/python -m pytest tests
+
+bench: $(BIN)/.installed ## Time clean and incremental builds of each edition
+	$(BIN)/python tests/bench.py
+
+clean: ## Remove build output (keeps the virtual environment and the diagram renders)
+	rm -rf $(BUILD)

@@ -1,0 +1,175 @@
+"""Validate the configuration examples the book shows.
+
+- A YAML block whose documents have ``apiVersion: <group>.istio.io/<version>`` is checked
+  against the CustomResourceDefinition schemas of istio/api v1.30.3 (unknown fields rejected,
+  as ``kubectl apply`` with strict field validation would).
+- A YAML block that starts with ``# envoy-type: envoy.config.listener.v3.Listener`` is parsed
+  into that Envoy v3 API message with ``envoy-data-plane``; unknown fields, wrong types and
+  unregistered ``@type`` URLs are rejected.
+- A YAML block that looks like Envoy configuration (``typed_config``, ``@type``,
+  ``static_resources``) but declares no type is an error: every Envoy example is checked.
+
+Failures are warnings (errors under ``-W``) located at the page and line of the block.
+"""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import importlib
+import pkgutil
+import re
+from functools import cache
+from pathlib import Path
+
+import yaml
+from docutils import nodes
+from sphinx.util import logging
+
+logger = logging.getLogger(__name__)
+
+CRDS = Path(__file__).resolve().parents[2] / "_refs" / "istio-api-v1.30.3-crds.yaml.gz"
+ENVOY_TYPE = re.compile(r"^\s*#\s*envoy-type:\s*([A-Za-z0-9_.]+)\s*$")
+LOOKS_LIKE_ENVOY = re.compile(r"(typed_config|\"@type\"|'@type'|static_resources|filter_chains):")
+
+
+class ConfigError(Exception):
+    pass
+
+
+def _structural(schema: dict) -> dict:
+    """Turn a Kubernetes OpenAPI v3 schema into a JSON Schema that rejects unknown fields."""
+    schema = copy.deepcopy(schema)
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.pop("x-kubernetes-int-or-string", False):
+                node.pop("type", None)
+                node["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+            preserve = node.pop("x-kubernetes-preserve-unknown-fields", False)
+            node.pop("x-kubernetes-validations", None)
+            if node.get("nullable"):
+                node.pop("nullable")
+                if "type" in node:
+                    node["type"] = [node["type"], "null"]
+            if node.get("type") == "object" and "properties" in node and not preserve:
+                node.setdefault("additionalProperties", False)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schema)
+    return schema
+
+
+@cache
+def istio_schemas() -> dict[tuple[str, str], dict]:
+    """(apiVersion, kind) -> JSON Schema of the object."""
+    table = {}
+    with gzip.open(CRDS, "rt", encoding="utf-8") as f:
+        for crd in yaml.safe_load_all(f):
+            if not crd:
+                continue
+            spec = crd["spec"]
+            for version in spec["versions"]:
+                if not version.get("served", True):
+                    continue
+                schema = _structural(version["schema"]["openAPIV3Schema"])
+                props = schema.setdefault("properties", {})
+                props["apiVersion"] = {"type": "string"}
+                props["kind"] = {"type": "string"}
+                props["metadata"] = {"type": "object"}
+                schema["additionalProperties"] = False
+                schema["required"] = sorted(set(schema.get("required", [])) | {"metadata"})
+                table[(f"{spec['group']}/{version['name']}", spec["names"]["kind"])] = schema
+    return table
+
+
+def check_istio(document: dict) -> None:
+    import jsonschema
+
+    key = (document.get("apiVersion"), document.get("kind"))
+    schema = istio_schemas().get(key)
+    if schema is None:
+        known = sorted({k for _, k in istio_schemas()})
+        raise ConfigError(f"{key[1]!r} in {key[0]!r} is not an Istio resource of v1.30.3 (kinds: {', '.join(known)})")
+    validator = jsonschema.Draft7Validator(schema)
+    errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
+    if errors:
+        first = errors[0]
+        path = ".".join(str(p) for p in first.absolute_path) or "(top level)"
+        raise ConfigError(f"{key[1]} {path}: {first.message}")
+
+
+@cache
+def envoy_api():
+    """Import every envoy-data-plane module, so that any ``@type`` in ``typed_config`` resolves."""
+    import envoy_data_plane
+
+    for module in pkgutil.walk_packages(envoy_data_plane.__path__, "envoy_data_plane."):
+        importlib.import_module(module.name)
+    return envoy_data_plane
+
+
+def check_envoy(type_name: str, document) -> None:
+    envoy_api()
+    package, _, message = type_name.rpartition(".")
+    try:
+        module = importlib.import_module(f"envoy_data_plane.{package}")
+        cls = getattr(module, message)
+    except (ImportError, AttributeError):
+        raise ConfigError(f"unknown Envoy message type {type_name!r}") from None
+    try:
+        cls.from_dict(document)
+    except Exception as err:  # envoy-data-plane raises KeyError, TypeError, ValidationError
+        text = str(err).strip().strip('"').splitlines()[0]
+        raise ConfigError(f"invalid {type_name}: {text}") from None
+
+
+def check_block(text: str) -> str | None:
+    """Validate one YAML code block; return what was checked, or None when it is not a config."""
+    lines = text.splitlines()
+    declared = ENVOY_TYPE.match(lines[0]) if lines else None
+    try:
+        documents = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as err:
+        raise ConfigError(f"YAML does not parse: {err}") from None
+    if declared:
+        if len(documents) != 1:
+            raise ConfigError("an envoy-type block holds exactly one YAML document")
+        check_envoy(declared.group(1), documents[0])
+        return declared.group(1)
+    checked = []
+    for document in documents:
+        if isinstance(document, dict) and str(document.get("apiVersion", "")).split("/")[0].endswith(
+            "istio.io"
+        ):
+            check_istio(document)
+            checked.append(document["kind"])
+    if not checked and LOOKS_LIKE_ENVOY.search(text):
+        raise ConfigError(
+            "this looks like Envoy configuration: start the block with "
+            "'# envoy-type: <full v3 message name>' so it can be validated"
+        )
+    return ", ".join(checked) or None
+
+
+def check_doctree(app, doctree) -> None:
+    for block in doctree.findall(nodes.literal_block):
+        if block.get("language") not in ("yaml", "yml"):
+            continue
+        try:
+            check_block(block.astext())
+        except ConfigError as err:
+            logger.warning(
+                f"config example: {err}",
+                location=block,
+                type="insider",
+                subtype="config",
+            )
+
+
+def setup(app):
+    app.connect("doctree-read", check_doctree)

@@ -1,0 +1,256 @@
+"""Mermaid diagrams as static, translatable, clickable SVG.
+
+The ``mermaid`` directive (sphinxcontrib-mermaid's, extended here) keeps the Mermaid source in
+the page. Its source and ``:alt:`` text are gettext messages, so the English edition carries
+English labels and a changed diagram shows up as an untranslated string.
+
+Readers never run Mermaid: each diagram is looked up in a render cache, ``_diagrams/svg/``,
+by a hash of its resolved source, the Mermaid config and the pinned mermaid-cli. ``make
+diagrams`` fills the cache with the real mermaid-cli and Chromium; a build without a current
+render fails, naming the page and line. The SVG is inlined (so node links work and text is
+real text) and also copied beside the page to be opened full size.
+
+Node links use the source-reference roles: ``click Node href "envoy-sym:Class::method"``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import os
+import posixpath
+import re
+import shutil
+from pathlib import Path
+
+from docutils import nodes
+from sphinx import addnodes
+from sphinx.transforms import SphinxTransform
+from sphinx.util import logging
+from sphinxcontrib.mermaid import Mermaid, mermaid
+
+from . import sourcerefs
+
+logger = logging.getLogger(__name__)
+
+DIAGRAMS_DIR = Path(__file__).resolve().parents[2] / "_diagrams"
+RENDERS_DIR = DIAGRAMS_DIR / "svg"
+# Everything that changes what mermaid-cli draws is part of the cache key.
+KEY_INPUTS = (DIAGRAMS_DIR / "mermaid.json", DIAGRAMS_DIR / "package-lock.json")
+
+CLICK_LINE = re.compile(r'^(\s*click\s+\S+\s+)(?:href\s+)?"([a-z-]+):([^"]+)"(.*)$')
+FULL_SIZE_LABEL = {"zh_CN": "查看大图", "en": "Open full size"}
+
+
+class diagram(mermaid, addnodes.translatable):
+    """A Mermaid diagram whose source and alt text are translatable messages."""
+
+    def preserve_original_messages(self) -> None:
+        self.setdefault("original_code", self["code"])
+        self.setdefault("original_alt", self.get("alt", ""))
+
+    def apply_translated_message(self, original_message: str, translated_message: str) -> None:
+        if original_message == self["original_code"]:
+            self["code"] = translated_message
+        elif original_message == self["original_alt"]:
+            self["alt"] = translated_message
+
+    def extract_original_messages(self) -> list[str]:
+        return [m for m in (self["code"], self.get("alt", "")) if m]
+
+
+class MermaidDiagram(Mermaid):
+    """sphinxcontrib-mermaid's directive, producing a translatable, cached diagram."""
+
+    def run(self, **kwargs):
+        source, line = self.state_machine.get_source_and_line(self.lineno)
+        docname = self.state.document.settings.env.docname
+        if not self.options.get("alt", "").strip():
+            logger.warning(
+                "diagram has no :alt: text (a text alternative is required)",
+                location=(docname, line),
+                type="insider",
+                subtype="diagram",
+            )
+        if self.arguments:
+            logger.warning(
+                "diagram sources are written inline in the page, not in separate files",
+                location=(docname, line),
+                type="insider",
+                subtype="diagram",
+            )
+            return []
+        result = super().run(**kwargs)
+        for top in list(result):
+            for old in list(top.findall(mermaid)):
+                new = diagram()
+                new.attributes.update(old.attributes)
+                new.source, new.line = source, line
+                new["content_line"] = self.content_offset + 1
+                if old is top:
+                    result[result.index(top)] = new
+                else:
+                    old.replace_self(new)
+        return result
+
+
+def render_key(resolved_code: str) -> str:
+    digest = hashlib.sha256(resolved_code.encode("utf-8"))
+    for path in KEY_INPUTS:
+        digest.update(b"\0" + path.read_bytes())
+    return digest.hexdigest()[:20]
+
+
+def click_lines(code: str) -> list[str]:
+    return [line.strip() for line in code.splitlines() if line.strip().startswith("click ")]
+
+
+class ResolveDiagrams(SphinxTransform):
+    """Resolve node links, check translations keep them, and find each diagram's render.
+
+    Runs while reading, after the i18n transform (priority 20), so the English edition
+    resolves and looks up its own, translated source.
+    """
+
+    default_priority = 50
+
+    def apply(self, **kwargs) -> None:
+        pending = os.environ.get("INSIDER_DIAGRAMS_PENDING")
+        for node in self.document.findall(diagram):
+            code = node["code"]
+            location = node
+            original = node.get("original_code", code)
+            if code != original and click_lines(code) != click_lines(original):
+                logger.warning(
+                    "translated diagram changes its click lines; keep them exactly as in the source",
+                    location=location,
+                    type="insider",
+                    subtype="diagram",
+                )
+            resolved = []
+            for offset, line in enumerate(code.splitlines()):
+                match = CLICK_LINE.match(line)
+                if match and match.group(2) in sourcerefs.ROLES:
+                    head, role, target, tail = match.groups()
+                    try:
+                        url = sourcerefs.resolve(role, target)
+                    except sourcerefs.ReferenceError_ as err:
+                        line_no = node.get("content_line", node.line or 0) + offset
+                        logger.warning(
+                            f"diagram link: {err}",
+                            location=(self.env.docname, line_no),
+                            type="insider",
+                            subtype="sourceref",
+                        )
+                        continue
+                    line = f'{head}href "{url}"{tail}'
+                resolved.append(line)
+            node["resolved_code"] = "\n".join(resolved)
+            node["has_links"] = any(CLICK_LINE.match(line) for line in code.splitlines())
+            key = node["render_key"] = render_key(node["resolved_code"])
+            if pending and not (RENDERS_DIR / f"{key}.svg").is_file():
+                Path(pending).mkdir(parents=True, exist_ok=True)
+                Path(pending, f"{key}.mmd").write_text(node["resolved_code"] + "\n", encoding="utf-8")
+        used = getattr(self.env, "insider_diagram_keys", None)
+        if used is None:
+            used = self.env.insider_diagram_keys = {}
+        used[self.env.docname] = sorted(n["render_key"] for n in self.document.findall(diagram))
+
+
+_SVG_OPEN = re.compile(r"<svg\b[^>]*>", re.S)
+_DROP_ATTRS = re.compile(r'\s(?:role|aria-roledescription|aria-labelledby|aria-describedby)="[^"]*"')
+
+
+def inline_svg(svg: str, alt: str, has_links: bool) -> str:
+    """Give a rendered SVG its text alternative and the role that fits its content."""
+    svg = re.sub(r"<\?xml[^>]*\?>\s*", "", svg)
+    match = _SVG_OPEN.search(svg)
+    if not match:
+        raise ValueError("not an SVG document")
+    opening = _DROP_ATTRS.sub("", match.group(0))
+    # A diagram with links must keep them reachable: role="img" would hide its children.
+    role = "group" if has_links else "img"
+    attrs = f' role="{role}" aria-label="{html.escape(alt, quote=True)}" focusable="false"'
+    opening = opening[:-1].rstrip("/") + attrs + ">"
+    return svg[: match.start()] + opening + svg[match.end() :]
+
+
+def current_render(node) -> Path | None:
+    """The cached SVG of a diagram; a missing one is reported at the diagram's page and line."""
+    key = node.get("render_key")
+    svg_path = RENDERS_DIR / f"{key}.svg"
+    if key and svg_path.is_file():
+        return svg_path
+    if not os.environ.get("INSIDER_DIAGRAMS_PENDING"):
+        logger.warning(
+            f"diagram has no current render ({key}.svg is not in _diagrams/svg); run `make diagrams`",
+            location=node,
+            type="insider",
+            subtype="diagram",
+        )
+    return None
+
+
+def html_visit_diagram(self, node):
+    key = node.get("render_key")
+    alt = node.get("alt", "")
+    svg_path = current_render(node)
+    if svg_path is None:
+        self.body.append(f'<p class="insider-diagram-missing">{html.escape(alt)}</p>')
+        raise nodes.SkipNode
+    images = Path(self.builder.outdir, self.builder.imagedir)
+    images.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(svg_path, images / f"diagram-{key}.svg")
+    full = posixpath.join(self.builder.imgpath, f"diagram-{key}.svg")
+    label = FULL_SIZE_LABEL.get(self.builder.config.language, FULL_SIZE_LABEL["en"])
+    self.body.append(self.starttag(node, "div", CLASS="insider-diagram"))
+    self.body.append('<div class="insider-diagram__canvas">')
+    self.body.append(inline_svg(svg_path.read_text(encoding="utf-8"), alt, node.get("has_links")))
+    self.body.append("</div>")
+    self.body.append(f'<a class="insider-diagram__full" href="{full}">{label}</a>')
+    self.body.append("</div>\n")
+    raise nodes.SkipNode
+
+
+def latex_visit_diagram(self, node):
+    # Vector diagrams in the PDF come with the PDF edition; until then the text alternative.
+    current_render(node)
+    self.body.append("\n\\begin{quote}\\itshape " + self.encode(node.get("alt", "")) + "\\end{quote}\n")
+    raise nodes.SkipNode
+
+
+def skip_diagram(self, node):
+    raise nodes.SkipNode
+
+
+def write_used_keys(app, exception) -> None:
+    if exception or app.builder.format != "html":
+        return
+    keys = sorted({k for ks in getattr(app.env, "insider_diagram_keys", {}).values() for k in ks})
+    Path(app.outdir, ".diagram-keys").write_text("".join(f"{k}\n" for k in keys), encoding="utf-8")
+
+
+def purge_doc(app, env, docname) -> None:
+    getattr(env, "insider_diagram_keys", {}).pop(docname, None)
+
+
+def merge_info(app, env, docnames, other) -> None:
+    env.__dict__.setdefault("insider_diagram_keys", {}).update(
+        getattr(other, "insider_diagram_keys", {})
+    )
+
+
+def setup(app):
+    app.add_node(
+        diagram,
+        html=(html_visit_diagram, None),
+        latex=(latex_visit_diagram, None),
+        text=(skip_diagram, None),
+        man=(skip_diagram, None),
+        texinfo=(skip_diagram, None),
+    )
+    app.add_directive("mermaid", MermaidDiagram, override=True)
+    app.add_transform(ResolveDiagrams)
+    app.connect("build-finished", write_used_keys)
+    app.connect("env-purge-doc", purge_doc)
+    app.connect("env-merge-info", merge_info)

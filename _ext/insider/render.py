@@ -1,0 +1,62 @@
+"""Render pending diagrams into the cache: ``python -m insider.render PENDING KEYS...``.
+
+``make diagrams`` builds both editions with ``INSIDER_DIAGRAMS_PENDING=PENDING``; every diagram
+without a render is written there as ``<key>.mmd``. This draws each one with the pinned
+mermaid-cli (``_diagrams/node_modules``) in Debian's Chromium, checks that the SVG carries real
+text, and then removes renders that no page of either edition uses (the KEYS files list them).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from .diagrams import DIAGRAMS_DIR, RENDERS_DIR
+
+MMDC = DIAGRAMS_DIR / "node_modules" / ".bin" / "mmdc"
+
+
+def render(source: Path) -> str:
+    key = source.stem
+    out = RENDERS_DIR / f"{key}.svg"
+    tmp = out.with_suffix(".tmp.svg")
+    cmd = [
+        str(MMDC), "--quiet",
+        "--input", str(source), "--output", str(tmp),
+        "--configFile", str(DIAGRAMS_DIR / "mermaid.json"),
+        "--puppeteerConfigFile", str(DIAGRAMS_DIR / "puppeteer.json"),
+        "--svgId", f"d-{key[:12]}",
+        "--backgroundColor", "transparent",
+    ]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0 or not tmp.is_file():
+        raise RuntimeError(f"mermaid-cli failed on {source}:\n{done.stderr or done.stdout}")
+    svg = tmp.read_text(encoding="utf-8")
+    if "<foreignObject" in svg:
+        tmp.unlink()
+        raise RuntimeError(f"{source}: the render has HTML labels; keep htmlLabels false")
+    tmp.replace(out)
+    return key
+
+
+def main(pending_dir: str, *key_files: str) -> int:
+    RENDERS_DIR.mkdir(parents=True, exist_ok=True)
+    sources = sorted(Path(pending_dir).glob("*.mmd")) if Path(pending_dir).is_dir() else []
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for key in pool.map(render, sources):
+            print(f"rendered {key}.svg")
+    lists = [Path(f) for f in key_files]
+    if lists and all(f.is_file() for f in lists):
+        used = {k for f in lists for k in f.read_text().split()}
+        for svg in sorted(RENDERS_DIR.glob("*.svg")):
+            if svg.stem not in used:
+                svg.unlink()
+                print(f"removed unused {svg.name}")
+    print(f"{len(sources)} rendered; {len(list(RENDERS_DIR.glob('*.svg')))} renders in the cache")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:]))

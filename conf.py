@@ -1,0 +1,132 @@
+# Sphinx configuration of 《Istio & Envoy 内幕》 / Istio & Envoy Insider.
+#
+# One source tree, two editions: Chinese (the source) and English (from locales/en).
+# The language comes from the environment: Read the Docs passes -D language=...,
+# `make html-en` sets BOOK_LANGUAGE=en; the default is zh_CN.
+# The book's own behaviour lives in the local extension _ext/insider.
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT / "_ext"))
+
+# -- The book ------------------------------------------------------------------------
+
+language = os.environ.get("BOOK_LANGUAGE", "zh_CN")
+TITLES = {"zh_CN": "《Istio & Envoy 内幕》", "en": "Istio & Envoy Insider"}
+project = TITLES["zh_CN"]  # Read the Docs' -D language=en only changes `language`
+author = "Istio & Envoy Insider authors"
+copyright = "2026, Istio & Envoy Insider authors; text CC BY-SA 4.0, code MIT"
+
+# The pinned source versions; every source reference links to these.
+ENVOY_VERSION = "v1.39.0"
+ISTIO_VERSION = "1.30.3"
+ZTUNNEL_VERSION = "1.30.3"
+version = release = f"Envoy {ENVOY_VERSION} · Istio {ISTIO_VERSION} · ztunnel {ZTUNNEL_VERSION}"
+
+REPOSITORY_URL = "https://github.com/istio-envoy-insider/istio-envoy-insider"
+
+extensions = [
+    "myst_parser",
+    "sphinxcontrib.mermaid",
+    "sphinx_book_theme",
+    "insider",
+]
+
+root_doc = "index"
+source_suffix = {".md": "markdown"}
+templates_path = ["_templates"]
+exclude_patterns = [
+    "_build",
+    ".venv",
+    "**/.pytest_cache",
+    "**/node_modules",
+    "_diagrams",
+    "_refs",
+    "_ext",
+    "_templates",
+    "tests",
+    "README.md",
+    "CONTRIBUTING.md",
+    "LICENSE*",
+    ".ci",
+    ".github",
+]
+
+# -- MyST ----------------------------------------------------------------------------
+
+myst_enable_extensions = ["colon_fence", "deflist", "attrs_inline"]
+myst_heading_anchors = 3
+
+# -- Translation ---------------------------------------------------------------------
+
+locale_dirs = ["locales/"]
+gettext_compact = False  # one catalog per document
+gettext_uuid = False
+gettext_location = True
+gettext_last_translator = "Istio & Envoy Insider translators"
+gettext_language_team = "English <https://github.com/istio-envoy-insider/istio-envoy-insider>"
+# Translate image alt text too; literal blocks stay as written (translating them breaks
+# MyST code blocks, and code needs no translation).
+gettext_additional_targets = ["image"]
+
+# -- Diagrams ------------------------------------------------------------------------
+
+# Rendered ahead of time into _diagrams/svg by `make diagrams`; readers load no Mermaid JS.
+mermaid_output_format = "svg"
+
+# -- HTML ----------------------------------------------------------------------------
+
+html_theme = "sphinx_book_theme"
+html_title = TITLES.get(language, TITLES["en"])
+html_static_path = ["_static"]
+html_css_files = ["insider.css"]
+html_last_updated_fmt = None
+html_baseurl = os.environ.get("READTHEDOCS_CANONICAL_URL", "")
+html_copy_source = False
+html_show_sourcelink = False
+html_theme_options = {
+    "repository_url": REPOSITORY_URL,
+    "repository_branch": "main",
+    "path_to_docs": "",
+    "use_edit_page_button": True,
+    "use_issues_button": True,
+    "use_repository_button": True,
+    "use_download_button": True,
+    "article_header_end": ["edition-switcher.html", "article-header-buttons.html"],
+    "show_toc_level": 2,
+    "home_page_in_toc": True,
+}
+html_context = {"default_mode": "auto"}
+
+# Search: jieba segments Chinese, helped by the book's dictionary of mesh terms.
+html_search_options = {"dict": str(ROOT / "_ext" / "insider" / "mesh-terms.txt")}
+
+# -- EPUB and LaTeX ------------------------------------------------------------------
+
+epub_title = TITLES.get(language, TITLES["en"])
+epub_author = author
+epub_cover = ("_static/cover.svg", "")
+latex_engine = "xelatex"
+latex_use_xindy = False
+latex_documents = [("index", "istio-envoy-insider.tex", TITLES.get(language, TITLES["en"]), author, "manual")]
+latex_elements = {
+    "fontpkg": r"""
+\setmainfont{Noto Serif CJK SC}
+\setsansfont{Noto Sans CJK SC}
+\setmonofont{Noto Sans Mono CJK SC}
+""",
+    "preamble": r"""
+\usepackage{xeCJK}
+\setCJKmainfont{Noto Serif CJK SC}
+\setCJKsansfont{Noto Sans CJK SC}
+\setCJKmonofont{Noto Sans Mono CJK SC}
+""",
+}
+
+# -- Checks --------------------------------------------------------------------------
+
+nitpicky = False
+suppress_warnings = []

@@ -1,0 +1,77 @@
+"""Shared fixtures: one clean build of both editions, served on 127.0.0.1, for all tests."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "_ext"))
+sys.path.insert(0, str(ROOT))
+
+LANGUAGES = ("zh_CN", "en")
+# The files a copy of the book needs to build; _build, .venv and node_modules stay behind.
+COPY_IGNORE = shutil.ignore_patterns("_build", ".venv", "node_modules", ".git", "__pycache__", ".pytest_cache")
+
+
+def sphinx_build(src: Path, out: Path, language: str, builder: str = "html", extra_env=None, doctrees=None):
+    """Run sphinx-build as the Makefile does (warnings are errors); return the finished process."""
+    env = dict(os.environ, BOOK_LANGUAGE=language, **(extra_env or {}))
+    env.pop("INSIDER_DIAGRAMS_PENDING", None)
+    cmd = [
+        sys.executable, "-m", "sphinx", "-b", builder, "-W", "--keep-going", "-n", "-q",
+        "-d", str(doctrees or out.parent / f".doctrees-{builder}-{language}"),
+        "-D", f"language={language}", str(src), str(out),
+    ]  # fmt: skip
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=src)
+
+
+def copy_book(dest: Path) -> Path:
+    """A scratch copy of the book, for tests that plant faults."""
+    shutil.copytree(ROOT, dest, ignore=COPY_IGNORE)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory) -> Path:
+    """Both editions built from scratch, with warnings as errors, laid out as the real site."""
+    out = tmp_path_factory.mktemp("site")
+    for language in LANGUAGES:
+        done = sphinx_build(ROOT, out / language, language)
+        assert done.returncode == 0, f"{language} edition failed:\n{done.stderr}\n{done.stdout}"
+    shutil.copyfile(ROOT / "_templates" / "site-root.html", out / "index.html")
+    return out
+
+
+@pytest.fixture(scope="session")
+def site_url(site):
+    """The built site served over HTTP on 127.0.0.1 (a random free port)."""
+    handler = functools.partial(QuietHandler, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def pages(site: Path, language: str) -> list[str]:
+    """Every page of an edition, as a path relative to the edition's root."""
+    root = site / language
+    return sorted(
+        str(p.relative_to(root))
+        for p in root.rglob("*.html")
+        if not p.relative_to(root).parts[0].startswith("_")
+    )

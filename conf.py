@@ -41,6 +41,7 @@ templates_path = ["_templates"]
 exclude_patterns = [
     "_build",
     ".venv",
+    ".pytest_cache",
     "**/.pytest_cache",
     "**/node_modules",
     "_diagrams",
@@ -96,6 +97,7 @@ html_theme_options = {
     "use_repository_button": True,
     "use_download_button": True,
     "article_header_end": ["edition-switcher.html", "article-header-buttons.html"],
+    "navbar_persistent": [],  # the sidebar already has the search field
     "show_toc_level": 2,
     "home_page_in_toc": True,
 }

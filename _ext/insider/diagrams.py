@@ -64,7 +64,10 @@ class MermaidDiagram(Mermaid):
 
     def run(self, **kwargs):
         source, line = self.state_machine.get_source_and_line(self.lineno)
-        docname = self.state.document.settings.env.docname
+        env = self.state.document.settings.env
+        docname = env.docname
+        for path in KEY_INPUTS:  # a new Mermaid config or mermaid-cli means new renders
+            env.note_dependency(str(path))
         if not self.options.get("alt", "").strip():
             logger.warning(
                 "diagram has no :alt: text (a text alternative is required)",

@@ -1,8 +1,9 @@
 # Sphinx configuration of 《Istio & Envoy 内幕》 / Istio & Envoy Insider.
 #
 # One source tree, two editions: Chinese (the source) and English (from locales/en).
-# The language comes from the environment: Read the Docs passes -D language=...,
-# `make html-en` sets BOOK_LANGUAGE=en; the default is zh_CN.
+# The language comes from the environment: `make html-en` sets BOOK_LANGUAGE=en, Read the
+# Docs sets READTHEDOCS_LANGUAGE (zh-cn or en) and passes the same as -D language=...;
+# the default is zh_CN.
 # The book's own behaviour lives in the local extension _ext/insider.
 
 import os
@@ -14,9 +15,12 @@ sys.path.insert(0, str(ROOT / "_ext"))
 
 # -- The book ------------------------------------------------------------------------
 
-language = os.environ.get("BOOK_LANGUAGE", "zh_CN")
+READTHEDOCS_LANGUAGES = {"zh-cn": "zh_CN", "zh_cn": "zh_CN", "en": "en"}
+language = os.environ.get("BOOK_LANGUAGE") or READTHEDOCS_LANGUAGES.get(
+    os.environ.get("READTHEDOCS_LANGUAGE", "").lower(), "zh_CN"
+)
 TITLES = {"zh_CN": "《Istio & Envoy 内幕》", "en": "Istio & Envoy Insider"}
-project = TITLES["zh_CN"]  # Read the Docs' -D language=en only changes `language`
+project = TITLES[language]
 author = "Istio & Envoy Insider authors"
 copyright = "2026, Istio & Envoy Insider authors; text CC BY-SA 4.0, code MIT"
 
@@ -81,7 +85,7 @@ mermaid_output_format = "svg"
 # -- HTML ----------------------------------------------------------------------------
 
 html_theme = "sphinx_book_theme"
-html_title = TITLES.get(language, TITLES["en"])
+html_title = TITLES[language]
 html_static_path = ["_static"]
 html_css_files = ["insider.css"]
 html_last_updated_fmt = None
@@ -108,12 +112,12 @@ html_search_options = {"dict": str(ROOT / "_ext" / "insider" / "mesh-terms.txt")
 
 # -- EPUB and LaTeX ------------------------------------------------------------------
 
-epub_title = TITLES.get(language, TITLES["en"])
+epub_title = TITLES[language]
 epub_author = author
 epub_cover = ("_static/cover.svg", "")
 latex_engine = "xelatex"
 latex_use_xindy = False
-latex_documents = [("index", "istio-envoy-insider.tex", TITLES.get(language, TITLES["en"]), author, "manual")]
+latex_documents = [("index", "istio-envoy-insider.tex", TITLES[language], author, "manual")]
 latex_elements = {
     "fontpkg": r"""
 \setmainfont{Noto Serif CJK SC}

@@ -32,6 +32,7 @@ def _normalised(path: Path) -> str:
 
 def problems(book: Path) -> list[str]:
     found: list[str] = []
+    malformed = False
     catalogs = book / "locales" / "en" / "LC_MESSAGES"
     with tempfile.TemporaryDirectory() as scratch:
         pot_dir = Path(scratch) / "gettext"
@@ -51,6 +52,7 @@ def problems(book: Path) -> list[str]:
                 ["msgfmt", "--check", "-o", "/dev/null", str(po_path)], capture_output=True, text=True
             )
             if check.returncode != 0:
+                malformed = True
                 found.extend(line for line in check.stderr.splitlines() if line.strip())
                 continue
             try:
@@ -59,6 +61,7 @@ def problems(book: Path) -> list[str]:
                 with pots[rel].open("rb") as f:
                     pot = read_po(f)
             except PoFileError as err:
+                malformed = True
                 found.append(f"{po_path}: malformed: {err}")
                 continue
             wanted = {m.id for m in pot if m.id}
@@ -77,17 +80,18 @@ def problems(book: Path) -> list[str]:
             for obsolete in po.obsolete.values():
                 found.append(f"{po_path}:{obsolete.lineno}: obsolete entry (run `make update-po`)")
 
-        if not found:
-            # Anything else `make update-po` would change (locations, flags, wrapping) is stale too.
-            updated = Path(scratch) / "locales"
-            shutil.copytree(book / "locales", updated)
-            subprocess.run(
-                [sys.executable, "-m", "sphinx_intl", "update", "-p", str(pot_dir), "-d", str(updated),
-                 "-l", "en", "-w", "0", "--no-obsolete"],
-                capture_output=True, text=True, check=True,
-            )  # fmt: skip
-            for rel, po_path in sorted(pos.items()):
-                fresh = updated / "en" / "LC_MESSAGES" / rel
-                if not filecmp.cmp(po_path, fresh, shallow=False) and _normalised(po_path) != _normalised(fresh):
-                    found.append(f"{po_path}: out of date with the pages (run `make update-po`)")
+        if malformed:
+            return found  # sphinx-intl cannot update a catalog it cannot read
+        # Anything else `make update-po` would change (locations, flags, wrapping) is stale too.
+        updated = Path(scratch) / "locales"
+        shutil.copytree(book / "locales", updated)
+        subprocess.run(
+            [sys.executable, "-m", "sphinx_intl", "update", "-p", str(pot_dir), "-d", str(updated),
+             "-l", "en", "-w", "0", "--no-obsolete"],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        for rel, po_path in sorted(pos.items()):
+            fresh = updated / "en" / "LC_MESSAGES" / rel
+            if not filecmp.cmp(po_path, fresh, shallow=False) and _normalised(po_path) != _normalised(fresh):
+                found.append(f"{po_path}: out of date with the pages (run `make update-po`)")
     return found

@@ -7,10 +7,9 @@ import re
 import subprocess
 import sys
 
+import pytest
 import yaml
 from conftest import ROOT, copy_book
-
-CANONICAL = "https://insider.example.org/zh-cn/latest/"
 
 
 def test_readthedocs_config():
@@ -30,7 +29,17 @@ def test_requirements_are_exact_pins():
             assert re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9][0-9A-Za-z.]*", line), line
 
 
-def test_readthedocs_command_builds_with_python_only(tmp_path):
+EDITIONS = {
+    # language: (Read the Docs language slug, the other edition's slug, the edition's title)
+    "zh_CN": ("zh-cn", "en", "《Istio &amp; Envoy 内幕》"),
+    "en": ("en", "zh-cn", "Istio &amp; Envoy Insider"),
+}
+
+
+@pytest.mark.parametrize("language", sorted(EDITIONS))
+def test_readthedocs_command_builds_with_python_only(tmp_path, language):
+    slug, other, title = EDITIONS[language]
+    canonical = f"https://insider.example.org/{slug}/latest/"
     book = copy_book(tmp_path / "book")
     out = tmp_path / "html"
     env = {
@@ -39,24 +48,26 @@ def test_readthedocs_command_builds_with_python_only(tmp_path):
         "HOME": str(tmp_path),
         "READTHEDOCS": "True",
         "READTHEDOCS_VERSION": "latest",
-        "READTHEDOCS_LANGUAGE": "zh-cn",
-        "READTHEDOCS_CANONICAL_URL": CANONICAL,
+        "READTHEDOCS_LANGUAGE": slug,
+        "READTHEDOCS_CANONICAL_URL": canonical,
         "READTHEDOCS_OUTPUT": str(tmp_path),
     }
     cmd = [sys.executable, "-m", "sphinx", "-T", "-W", "--keep-going", "-b", "html",
-           "-d", "_build/doctrees", "-D", "language=zh_CN", ".", str(out)]  # fmt: skip
+           "-d", "_build/doctrees", "-D", f"language={language}", ".", str(out)]  # fmt: skip
     done = subprocess.run(cmd, cwd=book, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
 
     page = (out / "ch0" / "index.html").read_text(encoding="utf-8")
-    assert f'<link rel="canonical" href="{CANONICAL}ch0/index.html"' in page
-    assert '<link rel="alternate" hreflang="en" href="https://insider.example.org/en/latest/ch0/index.html"' in page
-    # The switcher climbs out of /zh-cn/latest/ch0/ into /en/latest/ch0/.
-    assert 'class="btn insider-switcher" href="../../../en/latest/ch0/index.html"' in page
+    assert f"{title}</title>" in page
+    assert f'<link rel="canonical" href="{canonical}ch0/index.html"' in page
+    other_page = f"https://insider.example.org/{other}/latest/ch0/index.html"
+    assert f'<link rel="alternate" hreflang="{"en" if other == "en" else "zh-Hans"}" href="{other_page}"' in page
+    # The switcher climbs out of /<slug>/latest/ch0/ into /<other>/latest/ch0/.
+    assert f'class="btn insider-switcher" href="../../../{other}/latest/ch0/index.html"' in page
 
     sitemap = (out / "sitemap.xml").read_text(encoding="utf-8")
-    assert f"<loc>{CANONICAL}ch0/index.html</loc>" in sitemap
-    assert 'hreflang="en" href="https://insider.example.org/en/latest/glossary.html"' in sitemap
+    assert f"<loc>{canonical}ch0/index.html</loc>" in sitemap
+    assert f'href="https://insider.example.org/{other}/latest/glossary.html"' in sitemap
     assert "insider.example.org" not in (ROOT / "conf.py").read_text()
 
 

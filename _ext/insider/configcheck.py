@@ -9,6 +9,9 @@
 - A YAML block that looks like Envoy configuration (``typed_config``, ``@type``,
   ``static_resources``) but declares no type is an error: every Envoy example is checked.
 
+Code blocks are not translated: both editions show them as written, so a code block with
+Chinese in it (a shell comment, say) is an error too; comments in code are written in English.
+
 Failures are warnings (errors under ``-W``) located at the page and line of the block.
 """
 
@@ -29,6 +32,7 @@ from sphinx.util import logging
 logger = logging.getLogger(__name__)
 
 CRDS = Path(__file__).resolve().parents[2] / "_refs" / "istio-api-v1.30.3-crds.yaml.gz"
+HAN = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]")
 ENVOY_TYPE = re.compile(r"^\s*#\s*envoy-type:\s*([A-Za-z0-9_.]+)\s*$")
 LOOKS_LIKE_ENVOY = re.compile(r"(typed_config|\"@type\"|'@type'|static_resources|filter_chains):")
 
@@ -98,9 +102,10 @@ def check_istio(document: dict) -> None:
     validator = jsonschema.Draft7Validator(schema)
     errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
     if errors:
-        first = errors[0]
-        path = ".".join(str(p) for p in first.absolute_path) or "(top level)"
-        raise ConfigError(f"{key[1]} {path}: {first.message}")
+        shown = [
+            f"{'.'.join(str(p) for p in e.absolute_path) or '(top level)'}: {e.message}" for e in errors[:3]
+        ]
+        raise ConfigError(f"{key[1]} " + "; ".join(shown))
 
 
 @cache
@@ -158,6 +163,16 @@ def check_block(text: str) -> str | None:
 
 def check_doctree(app, doctree) -> None:
     for block in doctree.findall(nodes.literal_block):
+        for offset, line in enumerate(block.astext().splitlines()):
+            if HAN.search(line):
+                logger.warning(
+                    "code blocks are shared by both editions and are not translated: "
+                    f"write this line in English: {line.strip()[:60]!r}",
+                    location=(app.env.docname, (block.line or 0) + 1 + offset),
+                    type="insider",
+                    subtype="code",
+                )
+                break
         if block.get("language") not in ("yaml", "yml"):
             continue
         try:

@@ -47,19 +47,21 @@ gettext: $(BIN)/.installed ## Extract messages into _build/gettext (.pot, one pe
 update-po: gettext ## Update locales/en/LC_MESSAGES/*.po from the templates (sphinx-intl)
 	$(BIN)/sphinx-intl update -p $(BUILD)/gettext -l en -w 0 --no-obsolete
 
-serve: $(BIN)/.installed ## Live preview with sphinx-autobuild (LANG=en for English)
-	BOOK_LANGUAGE=$(or $(filter en,$(LANG)),zh_CN) $(BIN)/sphinx-autobuild --host 127.0.0.1 --port 8000 \
-	  -D language=$(or $(filter en,$(LANG)),zh_CN) --ignore "$(BUILD)/*" --ignore "$(DIAGRAMS)/node_modules/*" . $(BUILD)/live
+EDITION ?= zh_CN
+serve: $(BIN)/.installed ## Live preview with sphinx-autobuild on 127.0.0.1:8000 (EDITION=en for English)
+	BOOK_LANGUAGE=$(EDITION) $(BIN)/sphinx-autobuild --host 127.0.0.1 --port 8000 \
+	  -D language=$(EDITION) -d $(BUILD)/doctrees/live-$(EDITION) \
+	  --ignore "$(BUILD)/*" --ignore "$(DIAGRAMS)/node_modules/*" --ignore "*.mo" . $(BUILD)/live/$(EDITION)
 
 # Diagrams: build both editions collecting what has no render, draw those with the pinned
 # mermaid-cli and Debian's Chromium, then drop renders no page uses any more.
 diagrams: $(BIN)/.installed $(DIAGRAMS)/node_modules/.installed ## Render new or changed diagrams into _diagrams/svg
-	rm -rf $(BUILD)/diagrams-pending
+	rm -rf $(BUILD)/diagrams-pending $(BUILD)/diagrams-scan
 	for lang in $(LANGUAGES); do \
 	  INSIDER_DIAGRAMS_PENDING=$(BUILD)/diagrams-pending BOOK_LANGUAGE=$$lang \
-	    $(SPHINX) -b html -q -d $(BUILD)/doctrees/$$lang -D language=$$lang . $(SITE)/$$lang || exit 1; \
+	    $(SPHINX) -b html -q -d $(BUILD)/diagrams-scan/doctrees-$$lang -D language=$$lang . $(BUILD)/diagrams-scan/$$lang || exit 1; \
 	done
-	PYTHONPATH=_ext $(BIN)/python -m insider.render $(BUILD)/diagrams-pending $(SITE)/zh_CN/.diagram-keys $(SITE)/en/.diagram-keys
+	PYTHONPATH=_ext $(BIN)/python -m insider.render $(BUILD)/diagrams-pending $(BUILD)/diagrams-scan/zh_CN/.diagram-keys $(BUILD)/diagrams-scan/en/.diagram-keys
 
 $(DIAGRAMS)/node_modules/.installed: $(DIAGRAMS)/package.json $(DIAGRAMS)/package-lock.json
 	command -v chromium >/dev/null || $(MAKE) system-deps

@@ -151,6 +151,8 @@ class ResolveDiagrams(SphinxTransform):
             node["resolved_code"] = "\n".join(resolved)
             node["has_links"] = any(CLICK_LINE.match(line) for line in code.splitlines())
             key = node["render_key"] = render_key(node["resolved_code"])
+            # Re-read the page while its render is missing, and once it appears.
+            self.env.note_dependency(str(RENDERS_DIR / f"{key}.svg"))
             if pending and not (RENDERS_DIR / f"{key}.svg").is_file():
                 Path(pending).mkdir(parents=True, exist_ok=True)
                 Path(pending, f"{key}.mmd").write_text(node["resolved_code"] + "\n", encoding="utf-8")

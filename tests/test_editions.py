@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from html.parser import HTMLParser
 
@@ -114,3 +115,15 @@ def test_every_page_links_to_edit_and_to_an_issue(site):
             source = page[: -len(".html")] + ".md"
             assert f"/edit/main/{source}" in html, (language, page, "no edit link")
             assert "/issues/new?title=" in html, (language, page, "no issue link")
+
+
+def test_chinese_search_loads_a_stemmer_that_exists(site):
+    # Sphinx 9.0.4 would write "window.Stemmer = ChineseStemmer;" (sphinx-doc/sphinx#14229).
+    data = (site / "zh_CN" / "_static" / "language_data.js").read_text(encoding="utf-8")
+    assert "window.Stemmer = EnglishStemmer;" in data
+    assert "ChineseStemmer" not in data
+    raw = (site / "zh_CN" / "searchindex.js").read_text(encoding="utf-8")
+    terms = json.loads(raw[raw.index("(") + 1 : raw.rindex(")")])["terms"]
+    # jieba, with the book's dictionary, keeps mesh terms whole.
+    for term in ("服务网格", "控制面", "数据面", "防抖"):
+        assert term in terms, term

@@ -110,4 +110,5 @@ def test_malformed_po_entry_fails_with_its_line(tmp_path):
     lines[n] = 'msgstr "unterminated\n'
     po.write_text("".join(lines), encoding="utf-8")
     found = catalogs.problems(book)
-    assert any(re.search(rf"ch0/index\.po:{n + 1}:", f) for f in found), found
+    # msgfmt names the broken line (or the one after it, where the string runs on).
+    assert any(re.search(rf"ch0/index\.po:({n + 1}|{n + 2}):", f) for f in found), found

@@ -89,12 +89,21 @@ class MermaidDiagram(Mermaid):
                 new = diagram()
                 new.attributes.update(old.attributes)
                 new.source, new.line = source, line
-                new["content_line"] = self.content_offset + 1
+                new["content_line"] = self._content_line(line)
                 if old is top:
                     result[result.index(top)] = new
                 else:
                     old.replace_self(new)
         return result
+
+
+    def _content_line(self, line: int) -> int:
+        """The source line of the diagram's first line (MyST's content_offset is relative)."""
+        block = self.block_text.splitlines()
+        if self.content and self.content[0] in block:
+            return line + block.index(self.content[0])
+        return line
+
 
 
 def render_key(resolved_code: str) -> str:

@@ -12,7 +12,7 @@ LANGUAGES   := zh_CN en
 DIAGRAMS    := _diagrams
 
 .DEFAULT_GOAL := html
-.PHONY: help html html-en site gettext update-po serve diagrams test test-fast system-deps bench clean
+.PHONY: help html html-en site pdf epub gettext update-po serve diagrams test system-deps print-deps bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -36,6 +36,28 @@ html-en: $(BIN)/.installed ## Build the English edition into _build/site/en
 
 site: html html-en ## Build both editions and the root page that picks one: _build/site
 	@echo "Site: $(SITE)/index.html (zh_CN/ and en/)"
+
+# PDF through LaTeX and xelatex; a character missing from the fonts stops the build.
+pdf: $(BIN)/.installed print-deps ## Build the Chinese and English PDFs into _build/pdf
+	@mkdir -p $(BUILD)/pdf
+	for lang in $(LANGUAGES); do \
+	  BOOK_LANGUAGE=$$lang $(SPHINX) -b latex $(SPHINXOPTS) -d $(BUILD)/doctrees/latex-$$lang \
+	    -D language=$$lang . $(BUILD)/latex/$$lang || exit 1; \
+	  (cd $(BUILD)/latex/$$lang && latexmk -pdfxe -interaction=nonstopmode -halt-on-error -quiet \
+	    istio-envoy-insider-$$lang.tex >/dev/null) || { tail -40 $(BUILD)/latex/$$lang/istio-envoy-insider-$$lang.log; exit 1; }; \
+	  cp $(BUILD)/latex/$$lang/istio-envoy-insider-$$lang.pdf $(BUILD)/pdf/; \
+	done
+	@ls -l $(BUILD)/pdf
+
+epub: $(BIN)/.installed print-deps ## Build the Chinese and English EPUBs into _build/epub and run epubcheck
+	@mkdir -p $(BUILD)/epub
+	for lang in $(LANGUAGES); do \
+	  BOOK_LANGUAGE=$$lang $(SPHINX) -b epub $(SPHINXOPTS) -d $(BUILD)/doctrees/epub-$$lang \
+	    -D language=$$lang . $(BUILD)/epub-$$lang || exit 1; \
+	  cp $(BUILD)/epub-$$lang/*.epub $(BUILD)/epub/istio-envoy-insider-$$lang.epub; \
+	  $(EPUBCHECK) -q $(BUILD)/epub/istio-envoy-insider-$$lang.epub || exit 1; \
+	done
+	@ls -l $(BUILD)/epub
 
 $(SITE)/index.html: _templates/site-root.html
 	@mkdir -p $(SITE)
@@ -68,14 +90,24 @@ $(DIAGRAMS)/node_modules/.installed: $(DIAGRAMS)/package.json $(DIAGRAMS)/packag
 	cd $(DIAGRAMS) && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# What the checks need from Debian: Chromium for the browser tests, msgfmt, CJK fonts.
+# What the checks need from Debian: Chromium for the browser tests, msgfmt, CJK fonts; and
+# for the PDF and EPUB editions, XeLaTeX with Chinese support, epubcheck and poppler.
 SYSTEM_PACKAGES := chromium gettext fonts-noto-cjk
-system-deps: ## Install the Debian packages the checks need (as root, when missing)
-	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+PRINT_PACKAGES  := texlive-xetex texlive-lang-chinese latexmk fonts-noto-cjk epubcheck poppler-utils
+# Debian ships epubcheck as a jar that needs binfmt support to run directly.
+EPUBCHECK       := java -jar /usr/share/java/epubcheck.jar
+define apt_install
+	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing: $$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
+endef
+system-deps: ## Install the Debian packages the checks need (as root, when missing)
+	$(call apt_install,$(SYSTEM_PACKAGES) $(PRINT_PACKAGES))
+
+print-deps:
+	$(call apt_install,$(PRINT_PACKAGES))
 
 test: $(BIN)/.installed system-deps ## Run every check (both editions, catalogs, browser, planted faults)
 	$(BIN)/python -m pytest tests

@@ -114,22 +114,87 @@ html_search_options = {"dict": str(ROOT / "_ext" / "insider" / "mesh-terms.txt")
 
 epub_title = TITLES[language]
 epub_author = author
-epub_cover = ("_static/cover.svg", "")
+epub_language = {"zh_CN": "zh-CN", "en": "en"}[language]
+epub_publisher = author
+epub_copyright = copyright
+# Sphinx writes epub_uid into toc.ncx where readers expect the identifier: keep them equal.
+epub_identifier = epub_uid = f"istio-envoy-insider-{language}-envoy-{ENVOY_VERSION}-istio-{ISTIO_VERSION}"
+epub_cover = ("_static/cover.svg", "epub-cover.html")
+epub_show_urls = "no"
+epub_exclude_files = ["search.html", "genindex.html"]
+
+# PDF through xelatex. Both editions load xeCJK with Debian's Noto CJK fonts (the English
+# edition shows Chinese in the glossary); the Chinese edition adds ctex for Chinese names
+# (目录, 图, 表). Chapter titles carry their own 第一章 / Chapter 1, so LaTeX numbers nothing.
 latex_engine = "xelatex"
 latex_use_xindy = False
-latex_documents = [("index", "istio-envoy-insider.tex", TITLES[language], author, "manual")]
+latex_show_urls = "no"
+latex_show_pagerefs = False
+latex_documents = [
+    ("index", f"istio-envoy-insider-{language}.tex", TITLES[language].replace("&", r"\&"), author, "manual")
+]
+SUBTITLES = {"zh_CN": "Istio 与 Envoy 的设计与实现", "en": "How Istio and Envoy are designed and built"}
 latex_elements = {
+    "papersize": "a4paper",
+    "pointsize": "10pt",
+    "fontenc": r"\usepackage{xeCJK}",
+    "babel": r"\usepackage[english]{babel}" if language == "en" else "",
+    "polyglossia": "",
+    # Noto CJK comes as .ttc collections; XeTeX picks face 0 (the Japanese one) when asked by
+    # family name, so each font is named by file and the Simplified Chinese face's index.
     "fontpkg": r"""
-\setmainfont{Noto Serif CJK SC}
-\setsansfont{Noto Sans CJK SC}
-\setmonofont{Noto Sans Mono CJK SC}
+\newcommand{\insiderfont}[3]{#1{NotoSerifCJK-Regular.ttc}[FontIndex=#2,
+  BoldFont=NotoSerifCJK-Bold.ttc, BoldFeatures={FontIndex=#2}, #3]}
+\newcommand{\insidersans}[3]{#1{NotoSansCJK-Regular.ttc}[FontIndex=#2,
+  BoldFont=NotoSansCJK-Bold.ttc, BoldFeatures={FontIndex=#2}, #3]}
+\insiderfont{\setmainfont}{2}{}
+\insidersans{\setsansfont}{2}{}
+\insidersans{\setmonofont}{7}{Scale=0.88}
+\insiderfont{\setCJKmainfont}{2}{}
+\insidersans{\setCJKsansfont}{2}{}
+\insidersans{\setCJKmonofont}{7}{}
 """,
-    "preamble": r"""
-\usepackage{xeCJK}
-\setCJKmainfont{Noto Serif CJK SC}
-\setCJKsansfont{Noto Sans CJK SC}
-\setCJKmonofont{Noto Sans Mono CJK SC}
+    "fncychap": r"\usepackage[Sonny]{fncychap}\ChNameVar{\Large\sffamily}\ChTitleVar{\Huge\sffamily\bfseries}",
+    "preamble": (r"\usepackage[UTF8,scheme=chinese,heading=false,fontset=none]{ctex}" if language == "zh_CN" else "")
+    + r"""
+\tracinglostchars=3 % a character missing from the fonts is an error, not a silent gap
+\setcounter{secnumdepth}{-1}
+\setcounter{tocdepth}{1}
+\xeCJKsetup{CJKspace=true}
+\newcommand{\insiderversions}{Envoy """
+    + ENVOY_VERSION
+    + r""" \textbullet{} Istio """
+    + ISTIO_VERSION
+    + r""" \textbullet{} ztunnel """
+    + ZTUNNEL_VERSION
+    + r"""}
 """,
+    "maketitle": r"""
+\begin{titlepage}
+  \centering
+  \vspace*{0.2\textheight}
+  {\sffamily\bfseries\fontsize{30}{38}\selectfont """
+    + TITLES[language].replace("&", r"\&")
+    + r"""\par}
+  \vspace{1.2em}
+  {\sffamily\Large """
+    + SUBTITLES[language]
+    + r"""\par}
+  \vspace{2.5em}
+  {\large """
+    + {"zh_CN": "中文版", "en": "English edition"}[language]
+    + r"""\par}
+  \vfill
+  {\sffamily \insiderversions\par}
+  \vspace{0.5em}
+  {\small """
+    + author.replace("&", r"\&")
+    + r"""\par}
+\end{titlepage}
+""",
+    "sphinxsetup": "verbatimwrapslines=true, verbatimforcewraps=true, verbatimmaxoverfull=1",
+    "tableofcontents": r"\sphinxtableofcontents",
+    "printindex": "",
 }
 
 # -- Checks --------------------------------------------------------------------------

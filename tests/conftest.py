@@ -67,6 +67,16 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+def book_pages() -> list[Path]:
+    """The book's source pages (not the README, CONTRIBUTING or anything under _ or . folders)."""
+    return sorted(
+        p
+        for p in ROOT.rglob("*.md")
+        if not any(part.startswith((".", "_")) or part in ("tests", "node_modules") for part in p.relative_to(ROOT).parts)
+        and p.relative_to(ROOT).as_posix() not in ("README.md", "CONTRIBUTING.md")
+    )
+
+
 def pages(site: Path, language: str) -> list[str]:
     """Every page of an edition, as a path relative to the edition's root."""
     root = site / language

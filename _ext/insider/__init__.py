@@ -6,12 +6,13 @@
 - configcheck: Envoy and Istio YAML examples validated against the pinned APIs.
 - search: Chinese search that works in the browser (sphinx-doc/sphinx#14229).
 - editions: language switcher, hreflang alternates and sitemap for the two editions.
+- printed: the preface as one chapter of the PDF.
 """
 
-from . import configcheck, diagrams, editions, search, sourcerefs
+from . import configcheck, diagrams, editions, printed, search, sourcerefs
 
 
 def setup(app):
-    for module in (sourcerefs, diagrams, configcheck, search, editions):
+    for module in (sourcerefs, diagrams, configcheck, search, editions, printed):
         module.setup(app)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 DIAGRAMS_DIR = Path(__file__).resolve().parents[2] / "_diagrams"
 RENDERS_DIR = DIAGRAMS_DIR / "svg"
+PDF_RENDERS_DIR = DIAGRAMS_DIR / "pdf"  # the same diagrams as vector PDF, for the LaTeX edition
 # Everything that changes what mermaid-cli draws is part of the cache key.
 KEY_INPUTS = (DIAGRAMS_DIR / "mermaid.json", DIAGRAMS_DIR / "package-lock.json")
 
@@ -162,7 +163,8 @@ class ResolveDiagrams(SphinxTransform):
             key = node["render_key"] = render_key(node["resolved_code"])
             # Re-read the page while its render is missing, and once it appears.
             self.env.note_dependency(str(RENDERS_DIR / f"{key}.svg"))
-            if pending and not (RENDERS_DIR / f"{key}.svg").is_file():
+            self.env.note_dependency(str(PDF_RENDERS_DIR / f"{key}.pdf"))
+            if pending and not all(render_path(key, fmt).is_file() for fmt in ("svg", "pdf")):
                 Path(pending).mkdir(parents=True, exist_ok=True)
                 Path(pending, f"{key}.mmd").write_text(node["resolved_code"] + "\n", encoding="utf-8")
         used = getattr(self.env, "insider_diagram_keys", None)
@@ -175,9 +177,31 @@ _SVG_OPEN = re.compile(r"<svg\b[^>]*>", re.S)
 _DROP_ATTRS = re.compile(r'\s(?:role|aria-roledescription|aria-labelledby|aria-describedby)="[^"]*"')
 
 
+def _link_title(match: re.Match) -> str:
+    url = match.group(1)
+    where = url.split("/blob/", 1)[-1].split("/", 1)[-1] if "/blob/" in url else url
+    return f'<a xlink:href="{url}" xlink:title="{html.escape(where, quote=True)}"'
+
+
+def valid_svg(svg: str) -> str:
+    """Make Mermaid's SVG valid standalone SVG (as EPUB checks it) and its links self-describing.
+
+    Mermaid leaves placeholder <rect/>s without the size SVG requires, adds attributes SVG does
+    not have (name on rect and line, width/height on circle), and gives the root a role list ("graphics-document document") that plain SVG does not allow; each source link
+    gets a title naming the file and line it opens.
+    """
+    svg = re.sub(r"<rect(?![^>]*\bwidth=)(?![^>]*\bheight=)", '<rect width="0" height="0"', svg)
+    # Sequence diagrams name their boxes, state diagrams size their start circle: not SVG.
+    svg = re.sub(r'(<(?:rect|line)\b[^>]*?)\sname="[^"]*"', r"\1", svg)
+    svg = re.sub(r'(<circle\b[^>]*?)\s(?:width|height)="[^"]*"', r"\1", svg)
+    svg = re.sub(r'(<circle\b[^>]*?)\s(?:width|height)="[^"]*"', r"\1", svg)
+    svg = re.sub(r'(<svg\b[^>]*?)\srole="[^"]*"', r'\1 role="img"', svg, count=1)
+    return re.sub(r'<a xlink:href="([^"]+)"(?![^>]*xlink:title)', _link_title, svg)
+
+
 def inline_svg(svg: str, alt: str, has_links: bool) -> str:
     """Give a rendered SVG its text alternative and the role that fits its content."""
-    svg = re.sub(r"<\?xml[^>]*\?>\s*", "", svg)
+    svg = valid_svg(re.sub(r"<\?xml[^>]*\?>\s*", "", svg))
     match = _SVG_OPEN.search(svg)
     if not match:
         raise ValueError("not an SVG document")
@@ -189,15 +213,19 @@ def inline_svg(svg: str, alt: str, has_links: bool) -> str:
     return svg[: match.start()] + opening + svg[match.end() :]
 
 
-def current_render(node) -> Path | None:
-    """The cached SVG of a diagram; a missing one is reported at the diagram's page and line."""
+def render_path(key: str, fmt: str) -> Path:
+    return (RENDERS_DIR if fmt == "svg" else PDF_RENDERS_DIR) / f"{key}.{fmt}"
+
+
+def current_render(node, fmt: str = "svg") -> Path | None:
+    """The cached render of a diagram; a missing one is reported at the diagram's page and line."""
     key = node.get("render_key")
-    svg_path = RENDERS_DIR / f"{key}.svg"
-    if key and svg_path.is_file():
-        return svg_path
+    path = render_path(key, fmt)
+    if key and path.is_file():
+        return path
     if not os.environ.get("INSIDER_DIAGRAMS_PENDING"):
         logger.warning(
-            f"diagram has no current render ({key}.svg is not in _diagrams/svg); run `make diagrams`",
+            f"diagram has no current render ({key}.{fmt} is not in _diagrams/{fmt}); run `make diagrams`",
             location=node,
             type="insider",
             subtype="diagram",
@@ -214,12 +242,20 @@ def html_visit_diagram(self, node):
         raise nodes.SkipNode
     images = Path(self.builder.outdir, self.builder.imagedir)
     images.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(svg_path, images / f"diagram-{key}.svg")
+    svg = svg_path.read_text(encoding="utf-8")
+    (images / f"diagram-{key}.svg").write_text(valid_svg(svg), encoding="utf-8")
     full = posixpath.join(self.builder.imgpath, f"diagram-{key}.svg")
+    if self.builder.name == "epub":
+        # E-readers handle an SVG image better than inline SVG with links (and EPUB wants
+        # every linked resource in the spine): the image, with its text alternative.
+        self.body.append(self.starttag(node, "div", CLASS="insider-diagram"))
+        self.body.append(f'<img src="{full}" alt="{html.escape(alt, quote=True)}" />')
+        self.body.append("</div>\n")
+        raise nodes.SkipNode
     label = FULL_SIZE_LABEL.get(self.builder.config.language, FULL_SIZE_LABEL["en"])
     self.body.append(self.starttag(node, "div", CLASS="insider-diagram"))
     self.body.append('<div class="insider-diagram__canvas">')
-    self.body.append(inline_svg(svg_path.read_text(encoding="utf-8"), alt, node.get("has_links")))
+    self.body.append(inline_svg(svg, alt, node.get("has_links")))
     self.body.append("</div>")
     self.body.append(f'<a class="insider-diagram__full" href="{full}">{label}</a>')
     self.body.append("</div>\n")
@@ -227,9 +263,17 @@ def html_visit_diagram(self, node):
 
 
 def latex_visit_diagram(self, node):
-    # Vector diagrams in the PDF come with the PDF edition; until then the text alternative.
-    current_render(node)
-    self.body.append("\n\\begin{quote}\\itshape " + self.encode(node.get("alt", "")) + "\\end{quote}\n")
+    """The diagram's vector PDF render, shrunk to the text block when it is larger."""
+    pdf = current_render(node, "pdf")
+    if pdf is None:
+        self.body.append("\n\\begin{quote}\\itshape " + self.encode(node.get("alt", "")) + "\\end{quote}\n")
+        raise nodes.SkipNode
+    name = f"diagram-{node['render_key']}"
+    shutil.copyfile(pdf, Path(self.builder.outdir, f"{name}.pdf"))
+    in_figure = isinstance(node.parent, nodes.figure)
+    self.body.append("\n" if in_figure else "\n\\begin{center}\n")
+    self.body.append(f"\\sphinxincludegraphics{{{{{name}}}.pdf}}\n")
+    self.body.append("" if in_figure else "\\end{center}\n")
     raise nodes.SkipNode
 
 
@@ -238,7 +282,7 @@ def skip_diagram(self, node):
 
 
 def write_used_keys(app, exception) -> None:
-    if exception or app.builder.format != "html":
+    if exception or app.builder.name != "html":
         return
     keys = sorted({k for ks in getattr(app.env, "insider_diagram_keys", {}).values() for k in ks})
     Path(app.outdir, ".diagram-keys").write_text("".join(f"{k}\n" for k in keys), encoding="utf-8")

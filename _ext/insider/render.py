@@ -1,5 +1,7 @@
 """Render pending diagrams into the cache: ``python -m insider.render PENDING KEYS...``.
 
+Each diagram is drawn twice: SVG for the web and EPUB editions, vector PDF for the LaTeX one.
+
 ``make diagrams`` builds both editions with ``INSIDER_DIAGRAMS_PENDING=PENDING``; every diagram
 without a render is written there as ``<key>.mmd``. This draws each one with the pinned
 mermaid-cli (``_diagrams/node_modules``) in Debian's Chromium, checks that the SVG carries real
@@ -13,15 +15,23 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .diagrams import DIAGRAMS_DIR, RENDERS_DIR
+from .diagrams import DIAGRAMS_DIR, PDF_RENDERS_DIR, RENDERS_DIR, render_path
 
 MMDC = DIAGRAMS_DIR / "node_modules" / ".bin" / "mmdc"
 
 
 def render(source: Path) -> str:
     key = source.stem
-    out = RENDERS_DIR / f"{key}.svg"
-    tmp = out.with_suffix(".tmp.svg")
+    for fmt in ("svg", "pdf"):
+        if not render_path(key, fmt).is_file():
+            render_one(source, fmt)
+    return key
+
+
+def render_one(source: Path, fmt: str) -> None:
+    key = source.stem
+    out = render_path(key, fmt)
+    tmp = out.with_suffix(f".tmp.{fmt}")
     cmd = [
         str(MMDC), "--quiet",
         "--input", str(source), "--output", str(tmp),
@@ -33,16 +43,15 @@ def render(source: Path) -> str:
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0 or not tmp.is_file():
         raise RuntimeError(f"mermaid-cli failed on {source}:\n{done.stderr or done.stdout}")
-    svg = tmp.read_text(encoding="utf-8")
-    if "<foreignObject" in svg:
+    if fmt == "svg" and "<foreignObject" in tmp.read_text(encoding="utf-8"):
         tmp.unlink()
         raise RuntimeError(f"{source}: the render has HTML labels; keep htmlLabels false")
     tmp.replace(out)
-    return key
 
 
 def main(pending_dir: str, *key_files: str) -> int:
     RENDERS_DIR.mkdir(parents=True, exist_ok=True)
+    PDF_RENDERS_DIR.mkdir(parents=True, exist_ok=True)
     sources = sorted(Path(pending_dir).glob("*.mmd")) if Path(pending_dir).is_dir() else []
     with ThreadPoolExecutor(max_workers=2) as pool:
         for key in pool.map(render, sources):
@@ -50,10 +59,10 @@ def main(pending_dir: str, *key_files: str) -> int:
     lists = [Path(f) for f in key_files]
     if lists and all(f.is_file() for f in lists):
         used = {k for f in lists for k in f.read_text().split()}
-        for svg in sorted(RENDERS_DIR.glob("*.svg")):
-            if svg.stem not in used:
-                svg.unlink()
-                print(f"removed unused {svg.name}")
+        for render_file in sorted([*RENDERS_DIR.glob("*.svg"), *PDF_RENDERS_DIR.glob("*.pdf")]):
+            if render_file.stem not in used:
+                render_file.unlink()
+                print(f"removed unused {render_file.name}")
     print(f"{len(sources)} rendered; {len(list(RENDERS_DIR.glob('*.svg')))} renders in the cache")
     return 0
 

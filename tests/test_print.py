@@ -1,0 +1,110 @@
+"""The PDF and EPUB editions: built with `make pdf epub`, read back with poppler and epubcheck."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+from conftest import LANGUAGES, ROOT, book_pages, copy_book
+
+EPUBCHECK = ["java", "-jar", "/usr/share/java/epubcheck.jar"]
+# Chapter titles each edition must show (pdftotext joins title words with single spaces).
+TITLES = {
+    "zh_CN": ["目录", "前言", "读者指南", "第一章 Istio 架构", "第二章 Envoy 内幕", "附录 实验环境", "术语表", "中文版"],
+    "en": ["Contents", "Preface", "Chapter 1 Istio architecture", "Chapter 2 Inside Envoy", "Glossary", "English edition"],
+}
+TOFU = re.compile("[\ufffd\u25a1]")
+
+
+def make(book: Path, build: Path, *targets: str, languages=LANGUAGES) -> subprocess.CompletedProcess:
+    cmd = ["make", "-s", "-C", str(book), *targets, f"BUILD={build}", f"VENV={ROOT / '.venv'}",
+           f"LANGUAGES={' '.join(languages)}"]  # fmt: skip
+    return subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, MAKEFLAGS=""))
+
+
+def text(pdf: Path) -> str:
+    return subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+
+
+def diagrams_in_sources() -> int:
+    return sum(p.read_text(encoding="utf-8").count("```{mermaid}") for p in book_pages())
+
+
+@pytest.fixture(scope="module")
+def printed(tmp_path_factory):
+    build = tmp_path_factory.mktemp("print")
+    done = make(ROOT, build, "pdf", "epub")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return build
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_pdf_has_its_titles_in_its_language_and_no_tofu(printed, language):
+    pdf_text = text(printed / "pdf" / f"istio-envoy-insider-{language}.pdf")
+    flat = re.sub(r"\s+", " ", pdf_text)
+    missing = [t for t in TITLES[language] if t not in flat]
+    assert not missing, f"{language} PDF lacks {missing}"
+    assert "Envoy v1.39.0" in flat and "Istio 1.30.3" in flat and "ztunnel 1.30.3" in flat
+    assert not TOFU.search(pdf_text), "replacement or tofu characters in the PDF text"
+
+
+def test_chinese_pdf_embeds_noto_cjk(printed):
+    fonts = subprocess.run(
+        ["pdffonts", str(printed / "pdf" / "istio-envoy-insider-zh_CN.pdf")], capture_output=True, text=True, check=True
+    ).stdout
+    cjk = [line for line in fonts.splitlines() if re.search(r"Noto(Serif|Sans)CJK", line)]
+    assert cjk, fonts
+    assert all(" yes " in line for line in cjk), "a Noto CJK font is not embedded"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_diagram_is_in_the_pdf_as_a_vector_image(printed, language):
+    latex = printed / "latex" / language
+    log = (latex / f"istio-envoy-insider-{language}.log").read_text(encoding="utf-8", errors="replace")
+    tex = (latex / f"istio-envoy-insider-{language}.tex").read_text(encoding="utf-8")
+    included = re.findall(r"\\sphinxincludegraphics\{\{(diagram-[0-9a-f]{20})\}\.pdf\}", tex)
+    assert len(included) == diagrams_in_sources()
+    for name in set(included):
+        assert f"{name}.pdf" in log, f"{name}.pdf was not read by xelatex"
+    assert "Missing character" not in log
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_epub_passes_epubcheck_with_diagrams_and_cover(printed, language):
+    epub = printed / "epub" / f"istio-envoy-insider-{language}.epub"
+    check = subprocess.run([*EPUBCHECK, str(epub)], capture_output=True, text=True)
+    assert check.returncode == 0 and "No errors or warnings detected" in check.stdout, check.stdout + check.stderr
+    names = zipfile.ZipFile(epub).namelist()
+    assert len([n for n in names if re.search(r"_images/diagram-[0-9a-f]{20}\.svg$", n)]) >= diagrams_in_sources() // 2
+    opf = zipfile.ZipFile(epub).read("content.opf").decode()
+    cover_id = re.search(r'<meta name="cover" content="([^"]+)"', opf).group(1)
+    assert re.search(rf'<item id="{cover_id}" href="_static/cover.svg"', opf)
+    assert "epub-cover.xhtml" in names, "no cover page"
+
+
+def _plant(book: Path, text_to_add: str) -> None:
+    page = book / "ch0" / "index.md"
+    page.write_text(page.read_text(encoding="utf-8").rstrip("\n") + "\n\n" + text_to_add + "\n", encoding="utf-8")
+
+
+def test_a_character_without_a_glyph_fails_the_pdf(tmp_path):
+    book = copy_book(tmp_path / "book")
+    _plant(book, "藏文字母 ༀ 不在 Noto CJK 里。")
+    done = make(book, tmp_path / "build", "pdf", languages=["zh_CN"])
+    assert done.returncode != 0
+    assert "Missing character" in done.stdout + done.stderr
+
+
+def test_a_missing_diagram_render_fails_the_pdf(tmp_path):
+    book = copy_book(tmp_path / "book")
+    for render in (book / "_diagrams" / "pdf").glob("*.pdf"):
+        render.unlink()
+    done = make(book, tmp_path / "build", "pdf", languages=["zh_CN"])
+    assert done.returncode != 0
+    assert re.search(r"ch0/index\.md:\d+: WARNING: diagram has no current render \([0-9a-f]{20}\.pdf", done.stderr), (
+        done.stderr[-2000:]
+    )

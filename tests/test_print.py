@@ -108,3 +108,18 @@ def test_a_missing_diagram_render_fails_the_pdf(tmp_path):
     assert re.search(r"ch0/index\.md:\d+: WARNING: diagram has no current render \([0-9a-f]{20}\.pdf", done.stderr), (
         done.stderr[-2000:]
     )
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_pdf_chapters_are_the_preface_and_the_root_toctree(printed, language):
+    tex = (printed / "latex" / language / f"istio-envoy-insider-{language}.tex").read_text(encoding="utf-8")
+    chapters = re.findall(r"^\\chapter\{(.+)\}$", tex, re.M)
+    root_toctree = re.search(r"```\{toctree\}\n(?::.*\n)*\n((?:.+\n)+)```", (ROOT / "index.md").read_text(encoding="utf-8"))
+    assert len(chapters) == 1 + len(root_toctree.group(1).split()), chapters
+    assert chapters[0] == {"zh_CN": "前言", "en": "Preface"}[language]
+    # A chapter's own pages are its sections, not subsections of its summary.
+    for page in sorted((ROOT / "ch1-istio-arch").glob("*.md")):
+        if page.name != "index.md":
+            title = re.search(r"^# (.+)$", page.read_text(encoding="utf-8"), re.M).group(1)
+            if language == "zh_CN":
+                assert f"\\section{{{title}" in tex.replace("\\sphinxhyphen{}", "-"), title

@@ -1,8 +1,11 @@
-"""The printed book (PDF): the preface as one chapter.
+"""The printed book (PDF): chapters and sections where a reader of a book expects them.
 
-In a LaTeX build the root document's title becomes the book's title and each of its sections
-would become a chapter of its own. The preface's sections belong together, so they are gathered
-into one chapter titled 前言 / Preface, followed by the chapters of the root toctree.
+In a LaTeX build Sphinx inlines every toctree where it stands. Our toctrees stand at the end
+of a page, inside its last section ("小结"), so the pages they list would come out one level
+too deep: a chapter's pages as subsections of its summary. Each toctree is moved up to its
+page's top level first. Then the root document (the preface): its title becomes the book's
+title and each of its sections would become a chapter of its own, so they are gathered into
+one chapter titled 前言 / Preface, followed by the chapters.
 """
 
 from __future__ import annotations
@@ -12,30 +15,59 @@ from docutils import nodes
 PREFACE = {"zh_CN": "前言", "en": "Preface"}
 
 
-def gather_preface(app, doctree, docname) -> None:
+def _top_section(node) -> nodes.section | None:
+    """The title section of the document a node belongs to.
+
+    Sphinx inlines a document by handing its children to a start_of_file node without
+    re-parenting them, so walking up from a node stops at the top of its own document.
+    """
+    top = None
+    parent = node.parent
+    while parent is not None and not isinstance(parent, nodes.document):
+        if isinstance(parent, nodes.section):
+            top = parent
+        parent = parent.parent
+    return top
+
+
+def lift_toctrees(doctree) -> list[nodes.compound]:
+    """Move every toctree to the top level of its page; return the root page's toctrees."""
+    root = next(iter(doctree.findall(nodes.section)), None)
+    root_toctrees = []
+    for wrapper in list(doctree.findall(nodes.compound)):
+        if "toctree-wrapper" not in wrapper["classes"]:
+            continue
+        top = _top_section(wrapper)
+        if top is None:
+            continue
+        if wrapper.parent is not top:
+            wrapper.parent.remove(wrapper)
+            top.append(wrapper)
+        if top is root:
+            root_toctrees.append(wrapper)
+    return root_toctrees
+
+
+def shape_book(app, doctree, docname) -> None:
     if app.builder.format != "latex" or docname != app.config.root_doc:
         return
+    chapters = lift_toctrees(doctree)
     root = next(iter(doctree.findall(nodes.section)), None)
     if root is None:
         return
-    # The chapters (the inlined toctree) may sit inside the preface's last section: lift them
-    # out so they stay chapters, then gather everything else under one title.
-    chapters = [c for c in root.findall(nodes.compound) if "toctree-wrapper" in c["classes"]]
     for chapter in chapters:
-        chapter.parent.remove(chapter)
+        root.remove(chapter)
     body = list(root.children[1:])
-    if not body:
-        return
-    first = root.index(body[0])
-    preface = nodes.section(ids=["insider-preface"], names=[])
-    title = PREFACE.get(app.config.language, PREFACE["en"])
-    preface += nodes.title(title, title)
-    for child in body:
-        root.remove(child)
-        preface += child
-    root.insert(first, preface)
+    if body:
+        preface = nodes.section(ids=["insider-preface"], names=[])
+        title = PREFACE.get(app.config.language, PREFACE["en"])
+        preface += nodes.title(title, title)
+        for child in body:
+            root.remove(child)
+            preface += child
+        root += preface
     root.extend(chapters)
 
 
 def setup(app):
-    app.connect("doctree-resolved", gather_preface)
+    app.connect("doctree-resolved", shape_book)

@@ -147,17 +147,31 @@ latex_elements = {
   BoldFont=NotoSerifCJK-Bold.ttc, BoldFeatures={FontIndex=#2}, #3]}
 \newcommand{\insidersans}[3]{#1{NotoSansCJK-Regular.ttc}[FontIndex=#2,
   BoldFont=NotoSansCJK-Bold.ttc, BoldFeatures={FontIndex=#2}, #3]}
-\insiderfont{\setmainfont}{2}{}
-\insidersans{\setsansfont}{2}{}
 \insidersans{\setmonofont}{7}{Scale=0.88}
 \insiderfont{\setCJKmainfont}{2}{}
 \insidersans{\setCJKsansfont}{2}{}
 \insidersans{\setCJKmonofont}{7}{}
-""",
+"""
+    + (
+        # Chinese edition: Noto for Latin text too, so both scripts share one design.
+        r"""
+\insiderfont{\setmainfont}{2}{}
+\insidersans{\setsansfont}{2}{}
+"""
+        if language == "zh_CN"
+        # English edition: Latin Modern for text; quotes and apostrophes stay Latin.
+        else r"""
+\setmainfont{Latin Modern Roman}
+\setsansfont{Latin Modern Sans}
+\xeCJKDeclareCharClass{Default}{"2018, "2019, "201C, "201D, "2013, "2014, "2026}
+"""
+    ),
     "fncychap": r"\usepackage[Sonny]{fncychap}\ChNameVar{\Large\sffamily}\ChTitleVar{\Huge\sffamily\bfseries}",
     "preamble": (r"\usepackage[UTF8,scheme=chinese,heading=false,fontset=none]{ctex}" if language == "zh_CN" else "")
     + r"""
 \tracinglostchars=3 % a character missing from the fonts is an error, not a silent gap
+\AtBeginDocument{\renewcommand{\releasename}{}} % the header shows the versions, not "Release"
+\setlength{\tymin}{4.2em} % no table column narrower than a port number
 \setcounter{secnumdepth}{-1}
 \setcounter{tocdepth}{1}
 \xeCJKsetup{CJKspace=true}

@@ -164,6 +164,8 @@ latex_elements = {
 \setmainfont{Latin Modern Roman}
 \setsansfont{Latin Modern Sans}
 \xeCJKDeclareCharClass{Default}{"2018, "2019, "201C, "201D, "2013, "2014, "2026}
+% Arrows, math operators and box drawing are not in Latin Modern: take them from Noto CJK.
+\xeCJKDeclareCharClass{CJK}{"2190 -> "21FF, "2200 -> "22FF, "2500 -> "257F}
 """
     ),
     "fncychap": r"\usepackage[Sonny]{fncychap}\ChNameVar{\Large\sffamily}\ChTitleVar{\Huge\sffamily\bfseries}",

@@ -15,6 +15,7 @@ Node links use the source-reference roles: ``click Node href "envoy-sym:Class::m
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import os
@@ -107,11 +108,13 @@ class MermaidDiagram(Mermaid):
 
 
 
+@functools.cache
+def _key_inputs() -> bytes:
+    return b"".join(b"\0" + path.read_bytes() for path in KEY_INPUTS)
+
+
 def render_key(resolved_code: str) -> str:
-    digest = hashlib.sha256(resolved_code.encode("utf-8"))
-    for path in KEY_INPUTS:
-        digest.update(b"\0" + path.read_bytes())
-    return digest.hexdigest()[:20]
+    return hashlib.sha256(resolved_code.encode("utf-8") + _key_inputs()).hexdigest()[:20]
 
 
 def click_lines(code: str) -> list[str]:

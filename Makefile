@@ -12,7 +12,8 @@ LANGUAGES   := zh_CN en
 DIAGRAMS    := _diagrams
 
 .DEFAULT_GOAL := html
-.PHONY: help html html-en site pdf epub gettext update-po serve diagrams test system-deps print-deps bench clean
+SITE_AUDIT  := tests/site-audit
+.PHONY: help html html-en site pdf epub gettext update-po serve diagrams test system-deps print-deps bench bench-site site-audit-tools clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -92,7 +93,7 @@ $(DIAGRAMS)/node_modules/.installed: $(DIAGRAMS)/package.json $(DIAGRAMS)/packag
 
 # What the checks need from Debian: Chromium for the browser tests, msgfmt, CJK fonts; and
 # for the PDF and EPUB editions, XeLaTeX with Chinese support, epubcheck and poppler.
-SYSTEM_PACKAGES := chromium gettext fonts-noto-cjk
+SYSTEM_PACKAGES := chromium gettext fonts-noto-cjk default-jre-headless
 PRINT_PACKAGES  := texlive-xetex texlive-lang-chinese latexmk fonts-noto-cjk epubcheck poppler-utils
 # Debian ships epubcheck as a jar that needs binfmt support to run directly.
 EPUBCHECK       := java -jar /usr/share/java/epubcheck.jar
@@ -109,11 +110,23 @@ system-deps: ## Install the Debian packages the checks need (as root, when missi
 print-deps:
 	$(call apt_install,$(PRINT_PACKAGES))
 
-test: $(BIN)/.installed system-deps ## Run every check (both editions, catalogs, browser, planted faults)
+# axe-core, the Nu HTML checker and Lighthouse, pinned in tests/site-audit/package-lock.json.
+$(SITE_AUDIT)/node_modules/.installed: $(SITE_AUDIT)/package.json $(SITE_AUDIT)/package-lock.json
+	command -v chromium >/dev/null || $(MAKE) system-deps
+	cd $(SITE_AUDIT) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+site-audit-tools: $(SITE_AUDIT)/node_modules/.installed
+
+test: $(BIN)/.installed system-deps $(SITE_AUDIT)/node_modules/.installed ## Run every check (both editions, catalogs, browser, accessibility, planted faults)
 	$(BIN)/python -m pytest tests
 
 bench: $(BIN)/.installed ## Time clean and incremental builds of each edition
 	$(BIN)/python tests/bench.py
+
+# RUNS=1 for one Lighthouse run per page, PAGES=ch2-envoy/ for some pages, LIGHTHOUSE=0 to skip it.
+bench-site: site $(SITE_AUDIT)/node_modules/.installed ## Serve the site with gzip; weight, Lighthouse, axe, vnu per page
+	$(BIN)/python tests/bench_site.py $(SITE)
 
 clean: ## Remove build output (keeps the virtual environment and the diagram renders)
 	rm -rf $(BUILD)

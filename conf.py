@@ -88,6 +88,7 @@ html_theme = "sphinx_book_theme"
 html_title = TITLES[language]
 html_static_path = ["_static"]
 html_css_files = ["insider.css"]
+html_favicon = "_static/favicon.svg"
 html_last_updated_fmt = None
 html_baseurl = os.environ.get("READTHEDOCS_CANONICAL_URL", "")
 html_copy_source = False
@@ -106,6 +107,8 @@ html_theme_options = {
     "home_page_in_toc": True,
 }
 html_context = {"default_mode": "auto"}
+# The theme's sidebar, with the title in a labelled region (see _templates/insider-sidebar-title.html).
+html_sidebars = {"**": ["insider-sidebar-title.html", "search-button-field.html", "sbt-sidebar-nav.html"]}
 
 # Search: jieba segments Chinese, helped by the book's dictionary of mesh terms.
 html_search_options = {"dict": str(ROOT / "_ext" / "insider" / "mesh-terms.txt")}

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import functools
-import http.server
 import os
 import shutil
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
+from served import serve
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "_ext"))
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
 
 LANGUAGES = ("zh_CN", "en")
 # The files a copy of the book needs to build; _build, .venv and node_modules stay behind.
@@ -53,18 +52,9 @@ def site(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def site_url(site):
-    """The built site served over HTTP on 127.0.0.1 (a random free port)."""
-    handler = functools.partial(QuietHandler, directory=str(site))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
+    """The built site served over HTTP on 127.0.0.1 with gzip, as a CDN serves it."""
+    with serve(site) as base:
+        yield base
 
 
 def book_pages() -> list[Path]:

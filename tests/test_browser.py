@@ -3,60 +3,62 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import urlparse
 
 import pytest
 from conftest import LANGUAGES, pages
+from served import launch, load, over_budget
 
 playwright = pytest.importorskip("playwright.sync_api")
-
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def browser():
     with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        b = launch(p)
         yield b
         b.close()
 
 
 def open_page(browser, url):
     """Load a page; return (page, console errors, requests that left 127.0.0.1)."""
-    page = browser.new_page()
-    errors, external = [], []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    result, page = load(browser, url, keep_open=True)
+    return page, result.errors, result.external
 
-    def route(r):
-        host = urlparse(r.request.url).hostname
-        if r.request.url.startswith(("data:", "blob:")) or host in ("127.0.0.1", "localhost"):
-            r.continue_()
-        else:
-            external.append(r.request.url)
-            r.abort()
 
-    page.route("**/*", route)
-    page.goto(url, wait_until="networkidle")
-    return page, errors, external
+def scrolls_sideways(page, width: int) -> bool:
+    """Whether the page body is wider than a ``width`` px screen (code and tables may scroll
+    inside their own boxes; the page itself must not)."""
+    page.set_viewport_size({"width": width, "height": 900})
+    return page.evaluate("document.scrollingElement.scrollWidth > window.innerWidth + 1")
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_every_page_loads_cleanly_and_stays_local(browser, site, site_url, language):
-    problems = {}
+def test_every_page_loads_cleanly_light_and_local(browser, site, site_url, language):
+    """First visit of every page, served with gzip: no console error, no request leaving the
+    site, every diagram with its alt text, the weight within the budget, and a body that
+    fits a phone (390 px) and a laptop (1280 px) without sideways scrolling."""
+    problems, weights = [], {}
     for rel in pages(site, language):
-        page, errors, external = open_page(browser, f"{site_url}/{language}/{rel}")
+        result, page = load(browser, f"{site_url}/{language}/{rel}", keep_open=True)
         svgs = page.eval_on_selector_all(
             ".insider-diagram__canvas > svg", "els => els.map(e => e.getAttribute('aria-label') || '')"
         )
         broken = [s for s in svgs if len(s) < 10]
-        page.close()
-        if errors or external or broken:
-            problems[rel] = {"console": errors[:3], "external": external[:3], "diagrams without alt": len(broken)}
-    assert not problems, problems
+        too_wide = [w for w in (1280, 390) if scrolls_sideways(page, w)]
+        page.context.close()
+        weights[rel] = result.weight
+        heavy = over_budget(rel, result.weight)
+        found = {
+            "console errors": result.errors[:3],
+            "requests off the site": result.external[:3],
+            "diagrams without alt text": len(broken),
+            "over the weight budget": heavy,
+            "body scrolls sideways at widths": too_wide,
+        }
+        problems += [f"{language}/{rel}: {what}: {value}" for what, value in found.items() if value]
+    assert not problems, "\n".join(problems)
+    # The loads were real: every page brought at least its HTML and the theme's stylesheet.
+    assert min(weights.values()) > 20 * 1024, weights
 
 
 @pytest.mark.parametrize("language, other", [("zh_CN", "en"), ("en", "zh_CN")])
@@ -69,7 +71,7 @@ def test_switcher_reaches_the_same_page_in_the_other_edition(browser, site, site
         page.wait_for_load_state()
         assert page.url == f"{site_url}/{other}/{rel}", (rel, page.url)
         assert page.title(), rel
-        page.close()
+        page.context.close()
 
 
 @pytest.mark.parametrize(
@@ -85,7 +87,7 @@ def test_search_finds_the_right_page(browser, site_url, language, query, expecte
     page, errors, _ = open_page(browser, f"{site_url}/{language}/search.html?q={query}")
     page.wait_for_selector("#search-results li", timeout=15000)
     hrefs = page.eval_on_selector_all("#search-results li a", "els => els.map(e => e.getAttribute('href'))")
-    page.close()
+    page.context.close()
     assert not errors, errors
     assert any(re.match(rf"^(\.\./)*{re.escape(expected)}", h or "") for h in hrefs), hrefs
 
@@ -95,7 +97,7 @@ def test_root_page_offers_both_editions(browser, site_url):
     assert not errors and not external
     # Chromium's language here is English, so the root page forwards to the English edition.
     assert page.url.endswith("/en/index.html")
-    page.close()
+    page.context.close()
 
 
 def test_diagram_nodes_are_links_to_the_source(browser, site_url):
@@ -103,5 +105,14 @@ def test_diagram_nodes_are_links_to_the_source(browser, site_url):
     hrefs = page.eval_on_selector_all(
         ".insider-diagram__canvas svg a", "els => els.map(e => e.getAttribute('xlink:href') || e.getAttribute('href'))"
     )
-    page.close()
+    page.context.close()
     assert hrefs and all(h.startswith("https://github.com/") for h in hrefs), hrefs
+
+
+def test_sideways_check_sees_a_body_wider_than_the_screen(browser, site_url):
+    """The layout check above can fail: a 2000 px block in the article makes it fire."""
+    page, _, _ = open_page(browser, f"{site_url}/en/ch0/index.html")
+    assert not scrolls_sideways(page, 390)
+    page.evaluate("document.querySelector('article').insertAdjacentHTML('beforeend', '<div style=\"width:2000px\">x</div>')")
+    assert scrolls_sideways(page, 390)
+    page.context.close()

@@ -7,12 +7,14 @@
 - search: Chinese search that works in the browser (sphinx-doc/sphinx#14229).
 - editions: language switcher, hreflang alternates and sitemap for the two editions.
 - printed: the preface as one chapter of the PDF.
+- lightpages, icons: light pages (no FontAwesome, no search index outside search, deferred
+  scripts, slimmed theme CSS, a description per page).
 """
 
-from . import configcheck, diagrams, editions, printed, search, sourcerefs
+from . import configcheck, diagrams, editions, lightpages, printed, search, sourcerefs
 
 
 def setup(app):
-    for module in (sourcerefs, diagrams, configcheck, search, editions, printed):
+    for module in (sourcerefs, diagrams, configcheck, search, editions, printed, lightpages):
         module.setup(app)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -202,9 +202,25 @@ def valid_svg(svg: str) -> str:
     return re.sub(r'<a xlink:href="([^"]+)"(?![^>]*xlink:title)', _link_title, svg)
 
 
+def scoped_ids(svg: str) -> str:
+    """Prefix a render's inner ids with its root id: Mermaid numbers them from 0 in every render
+    (actor0, root-0, i0), and two diagrams on one page must not share an id."""
+    root = re.search(r'<svg\b[^>]*?\sid="([^"]+)"', svg)
+    if not root:
+        return svg
+    prefix = root.group(1)
+    inner = sorted({i for i in re.findall(r'\sid="([^"]+)"', svg) if not i.startswith(prefix)}, key=len, reverse=True)
+    if not inner:
+        return svg
+    names = "|".join(map(re.escape, inner))
+    svg = re.sub(rf'(\sid=")({names})"', rf'\1{prefix}-\2"', svg)
+    # References: url(#x), href="#x" and the style sheet's #x selectors.
+    return re.sub(rf"#({names})(?![\w-])", rf"#{prefix}-\1", svg)
+
+
 def inline_svg(svg: str, alt: str, has_links: bool) -> str:
     """Give a rendered SVG its text alternative and the role that fits its content."""
-    svg = valid_svg(re.sub(r"<\?xml[^>]*\?>\s*", "", svg))
+    svg = scoped_ids(valid_svg(re.sub(r"<\?xml[^>]*\?>\s*", "", svg)))
     match = _SVG_OPEN.search(svg)
     if not match:
         raise ValueError("not an SVG document")

@@ -124,7 +124,8 @@ epub_copyright = copyright
 epub_identifier = epub_uid = f"istio-envoy-insider-{language}-envoy-{ENVOY_VERSION}-istio-{ISTIO_VERSION}"
 epub_cover = ("_static/cover.svg", "epub-cover.html")
 epub_show_urls = "no"
-epub_exclude_files = ["search.html", "genindex.html"]
+# Sphinx keeps .buildinfo.bak next to the output when the configuration changed: not a book file.
+epub_exclude_files = ["search.html", "genindex.html", ".buildinfo.bak"]
 
 # PDF through xelatex. Both editions load xeCJK with Debian's Noto CJK fonts (the English
 # edition shows Chinese in the glossary); the Chinese edition adds ctex for Chinese names

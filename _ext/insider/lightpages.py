@@ -263,7 +263,7 @@ def slim_site(app, exception) -> None:
 
 
 def write_icons(app) -> None:
-    if app.builder.name != "html":
+    if app.builder.format != "html":  # the EPUB's pages link the stylesheet too
         return
     static = Path(app.outdir) / "_static"
     static.mkdir(parents=True, exist_ok=True)

@@ -91,7 +91,9 @@ html_css_files = ["insider.css"]
 html_favicon = "_static/favicon.svg"
 html_last_updated_fmt = None
 html_baseurl = os.environ.get("READTHEDOCS_CANONICAL_URL", "")
-html_copy_source = False
+# The page's Markdown is what the download menu's ".md" offers (the Chinese edition only:
+# the English one has no Markdown of its own); no "show source" link in the page.
+html_copy_source = language == "zh_CN"
 html_show_sourcelink = False
 html_theme_options = {
     "repository_url": REPOSITORY_URL,

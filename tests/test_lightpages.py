@@ -140,3 +140,25 @@ def test_every_page_has_its_own_description(site, language):
     assert len(set(chapter_pages)) == len(chapter_pages), "two chapter pages share a description"
     if language == "en":
         assert not any(re.search(r"[\u4e00-\u9fff]", d) for d in chapter_pages), "Chinese in an English description"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_download_menu_offers_only_files_that_exist(site, language):
+    """The theme's ".md" pointed at _sources/ with nothing in it; now it is the page's
+    Markdown in the Chinese edition, and absent from the English one (which has none)."""
+    checked = 0
+    for rel in pages(site, language):
+        if rel in ("search.html", "genindex.html"):
+            continue
+        html = (site / language / rel).read_text(encoding="utf-8")
+        menu = html.split('class="dropdown dropdown-download-buttons"', 1)[1].split("</ul>", 1)[0]
+        links = re.findall(r'<a href="([^"]+)"', menu)
+        if language == "zh_CN":
+            assert links, rel
+        else:
+            assert not links, (rel, links)
+        for href in links:
+            target = (site / language / rel).parent / href
+            assert target.is_file() and target.read_text(encoding="utf-8").strip(), (rel, href)
+            checked += 1
+    assert checked or language == "en"

@@ -14,6 +14,8 @@ index (search-as-you-type is off, so only search.html needs it). What this modul
   on an earlier build.
 - Each page gets a ``<meta name="description">`` from its first paragraph, and the site an
   icon, so that browsers do not ask for a missing /favicon.ico.
+- Accessibility fixes the theme needs (see _templates/ too): the sidebar's chapter toggles get
+  names; the download menu's ".md" appears only where a Markdown source exists.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import tinycss2
 from docutils import nodes
 from markupsafe import Markup
 from sphinx.builders.html._assets import _JavaScript
+from sphinx.locale import _ as sphinx_message
 
 from .icons import icons_css
 
@@ -126,12 +129,22 @@ def labelled_toctree(generate, language: str):
     return generate_labelled
 
 
+def drop_source_download(buttons: list) -> None:
+    """The download menu's ".md" is the page's source, which only the Chinese edition has."""
+    for group in buttons:
+        if group.get("label") == "download-buttons":
+            group["buttons"] = [b for b in group["buttons"] if b.get("label") != "download-source-button"]
+
+
 def page_context(app, pagename, templatename, context, doctree) -> None:
     if app.builder.format != "html" or app.builder.name != "html":
         return
     context["insider_description"] = describe(app, pagename, context, doctree)
+    context["insider_search_label"] = sphinx_message("Search")
     # docutils 0.22 puts its own viewport tag among the page's metatags; the layout has one.
     context["metatags"] = VIEWPORT.sub("", context.get("metatags", ""))
+    if app.config.language != "zh_CN":
+        drop_source_download(context.get("header_buttons", []))
     if "generate_toctree_html" in context:
         context["generate_toctree_html"] = labelled_toctree(context["generate_toctree_html"], app.config.language)
     # search.html adds searchtools.js after these as a plain script, and it needs doctools.js

@@ -162,3 +162,15 @@ def test_download_menu_offers_only_files_that_exist(site, language):
             assert target.is_file() and target.read_text(encoding="utf-8").strip(), (rel, href)
             checked += 1
     assert checked or language == "en"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_pages_link_the_slimmed_stylesheets_by_their_content(site, language):
+    """The stylesheets change with the pages; a page must name the exact version it needs."""
+    static = site / language / "_static"
+    for relative in lightpages.THEME_STYLESHEETS:
+        expected = lightpages.digest((static / relative).read_text(encoding="utf-8"))
+        for rel in pages(site, language):
+            html = (site / language / rel).read_text(encoding="utf-8")
+            links = re.findall(rf'_static/{re.escape(relative)}\?v=(\w+)"', html)
+            assert links == [expected], (rel, relative, links)

@@ -66,9 +66,6 @@ DESCRIPTION_LENGTH = {"zh_CN": 110, "en": 200}
 
 def first_paragraph(doctree) -> str:
     for paragraph in doctree.findall(nodes.paragraph):
-        if paragraph.next_node(nodes.Element, ascend=True) is None:
-            continue
-        # The cover and other figures have captions, not paragraphs; skip admonition titles.
         if isinstance(paragraph.parent, (nodes.caption, nodes.title)):
             continue
         text = " ".join(paragraph.astext().split())
@@ -270,9 +267,28 @@ def slim_site(app, exception) -> None:
         elif target.exists():
             target.unlink()
     used = used_names(outdir)
+    versions = {}
     for relative, source in THEME_STYLESHEETS.items():
         css = slim_stylesheet(source.read_text(encoding="utf-8"), used)
         (static / relative).write_text(css, encoding="utf-8")
+        versions[relative] = digest(css)
+    version_links(outdir, versions)
+
+
+def version_links(outdir: Path, versions: dict[str, str]) -> None:
+    """Point every page at this build's slimmed stylesheets (``?v=<content hash>``), so that a
+    browser holding an older copy fetches the new one. The pages were written before the
+    stylesheets existed, hence this pass over them."""
+    pattern = re.compile(
+        r'(_static/(' + "|".join(map(re.escape, versions)) + r'))(?:\?[^"]*)?"'
+    )
+    for page in outdir.rglob("*.html"):
+        if page.relative_to(outdir).parts[0] == "_static":
+            continue
+        html = page.read_text(encoding="utf-8")
+        versioned = pattern.sub(lambda m: f'{m.group(1)}?v={versions[m.group(2)]}"', html)
+        if versioned != html:
+            page.write_text(versioned, encoding="utf-8")
 
 
 def write_icons(app) -> None:

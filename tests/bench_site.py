@@ -18,9 +18,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from audit import axe, lighthouse, tools_missing, vnu  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
-from served import edition_pages, launch, load, over_budget, serve  # noqa: E402
+from conftest import LANGUAGES, pages  # noqa: E402
+from served import launch, load, over_budget, serve  # noqa: E402
 
-LANGUAGES = ("zh_CN", "en")
 SCORE_BUDGETS = {"performance": 95, "accessibility": 100, "best-practices": 100, "seo": 100}
 
 
@@ -31,15 +31,15 @@ def main(site: Path) -> int:
     runs = int(os.environ.get("RUNS", "3"))
     only = os.environ.get("PAGES", "")
     with_lighthouse = os.environ.get("LIGHTHOUSE", "1") != "0"
-    pages = [(lang, rel) for lang in LANGUAGES for rel in edition_pages(site, lang) if only in f"{lang}/{rel}"]
-    if not pages:
+    chosen = [(lang, rel) for lang in LANGUAGES for rel in pages(site, lang) if only in f"{lang}/{rel}"]
+    if not chosen:
         raise SystemExit(f"no page of {site} matches PAGES={only!r}")
     started = time.perf_counter()
     rows, problems = {}, []
-    html_errors = vnu([site / lang / rel for lang, rel in pages])
+    html_errors = vnu([site / lang / rel for lang, rel in chosen])
     with serve(site) as base, sync_playwright() as p:
         browser = launch(p)
-        for lang, rel in pages:
+        for lang, rel in chosen:
             url = f"{base}/{lang}/{rel}"
             first = load(browser, url)
             row = rows[url] = {

@@ -151,10 +151,3 @@ def over_budget(page: str, weight: int) -> str | None:
         return f"{page}: {weight / 1024:.1f} KB on first visit, budget {budget / 1024:.0f} KB"
     return None
 
-
-def edition_pages(site: Path, language: str) -> list[str]:
-    """Every page of an edition, as a path relative to the edition's root."""
-    root = site / language
-    return sorted(
-        p.relative_to(root).as_posix() for p in root.rglob("*.html") if not p.relative_to(root).parts[0].startswith("_")
-    )

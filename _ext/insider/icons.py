@@ -109,7 +109,7 @@ def icons_css() -> str:
     # The theme's pseudo-element glyphs: same boxes, no webfont.
     pseudo = "content:'';display:inline-block;font:inherit;" + MASK
     title = ".admonition>.admonition-title:after,div.admonition>.admonition-title:after"
-    lines.append(f"{title}{{{pseudo};--insider-icon:var(--insider-icon-info)}}")
+    lines.append(f"{title}{{{pseudo};--insider-icon:var(--insider-icon-{ADMONITION_ICONS['']})}}")
     for kind, icon in ADMONITION_ICONS.items():
         if kind:
             sel = f".admonition.{kind}>.admonition-title:after,div.admonition.{kind}>.admonition-title:after"

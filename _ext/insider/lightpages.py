@@ -74,7 +74,7 @@ def first_paragraph(doctree) -> str:
     return ""
 
 
-def describe(app, pagename, context, doctree) -> str:
+def describe(app, context, doctree) -> str:
     """One sentence or two for search engines: the page's first paragraph, shortened."""
     text = first_paragraph(doctree) if doctree else ""
     if not text:
@@ -136,7 +136,7 @@ def drop_source_download(buttons: list) -> None:
 def page_context(app, pagename, templatename, context, doctree) -> None:
     if app.builder.format != "html" or app.builder.name != "html":
         return
-    context["insider_description"] = describe(app, pagename, context, doctree)
+    context["insider_description"] = describe(app, context, doctree)
     context["insider_search_label"] = sphinx_message("Search")
     # docutils 0.22 puts its own viewport tag among the page's metatags; the layout has one.
     context["metatags"] = VIEWPORT.sub("", context.get("metatags", ""))
@@ -155,17 +155,22 @@ def page_context(app, pagename, templatename, context, doctree) -> None:
 WORD = re.compile(r"-?[A-Za-z_][\w-]*")
 
 
-def used_names(outdir: Path) -> set[str]:
+def built_pages(outdir: Path) -> dict[Path, str]:
+    return {
+        page: page.read_text(encoding="utf-8")
+        for page in outdir.rglob("*.html")
+        if page.relative_to(outdir).parts[0] != "_static"
+    }
+
+
+def used_names(pages: dict[Path, str], static: Path) -> set[str]:
     """Every class and id in the built pages, and every word in the scripts they load."""
     names: set[str] = set()
-    for page in outdir.rglob("*.html"):
-        if page.relative_to(outdir).parts[0] == "_static":
-            continue
-        html = page.read_text(encoding="utf-8")
+    for html in pages.values():
         for value in re.findall(r'\bclass="([^"]*)"', html):
             names.update(value.split())
         names.update(re.findall(r'\bid="([^"]*)"', html))
-    for script in (outdir / "_static").rglob("*.js"):
+    for script in static.rglob("*.js"):
         names.update(WORD.findall(script.read_text(encoding="utf-8", errors="replace")))
     return names
 
@@ -184,21 +189,21 @@ def split_selectors(prelude: str) -> list[str]:
     return [s for s in selectors if s]
 
 
-FUNCTIONAL_PSEUDO = re.compile(r":{1,2}[\w-]+\([^()]*\)")
+# Pseudo-classes and elements, with their arguments (innermost first when nested).
+PSEUDO = re.compile(r"::?[\w-]+(\([^()]*\))?")
 ATTRIBUTE = re.compile(r"\[[^\]]*\]")
 
 
 def selector_names(selector: str) -> tuple[list[str], list[str]]:
     """Classes and ids a selector requires; names inside :not()/:is()/… are not required."""
     bare = ATTRIBUTE.sub("", selector)
-    while FUNCTIONAL_PSEUDO.search(bare):
-        bare = FUNCTIONAL_PSEUDO.sub("", bare)
+    while PSEUDO.search(bare):
+        bare = PSEUDO.sub("", bare)
     classes = re.findall(r"\.(-?[A-Za-z_][\w-]*)", bare)
     ids = re.findall(r"#(-?[A-Za-z_][\w-]*)", bare)
     return classes, ids
 
 
-PSEUDO = re.compile(r"::?[\w-]+(\([^()]*\))?")
 FONTAWESOME_TOKEN = re.compile(r"\.fa[srb]?(?![\w-])|\.fa-[\w-]+")
 
 
@@ -266,26 +271,24 @@ def slim_site(app, exception) -> None:
                 target.parent.rmdir()
         elif target.exists():
             target.unlink()
-    used = used_names(outdir)
+    pages = built_pages(outdir)
+    used = used_names(pages, static)
     versions = {}
     for relative, source in THEME_STYLESHEETS.items():
         css = slim_stylesheet(source.read_text(encoding="utf-8"), used)
         (static / relative).write_text(css, encoding="utf-8")
         versions[relative] = digest(css)
-    version_links(outdir, versions)
+    version_links(pages, versions)
 
 
-def version_links(outdir: Path, versions: dict[str, str]) -> None:
+def version_links(pages: dict[Path, str], versions: dict[str, str]) -> None:
     """Point every page at this build's slimmed stylesheets (``?v=<content hash>``), so that a
     browser holding an older copy fetches the new one. The pages were written before the
     stylesheets existed, hence this pass over them."""
     pattern = re.compile(
         r'(_static/(' + "|".join(map(re.escape, versions)) + r'))(?:\?[^"]*)?"'
     )
-    for page in outdir.rglob("*.html"):
-        if page.relative_to(outdir).parts[0] == "_static":
-            continue
-        html = page.read_text(encoding="utf-8")
+    for page, html in pages.items():
         versioned = pattern.sub(lambda m: f'{m.group(1)}?v={versions[m.group(2)]}"', html)
         if versioned != html:
             page.write_text(versioned, encoding="utf-8")

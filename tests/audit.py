@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 from served import load
+from system import chromium
 
 AUDIT = Path(__file__).resolve().parent / "site-audit"
 MODULES = AUDIT / "node_modules"
@@ -65,7 +66,7 @@ def vnu(files: list[Path]) -> dict[str, list[str]]:
 
 def lighthouse(urls: list[str], runs: int) -> dict[str, dict]:
     """Median Lighthouse scores (mobile profile) of ``runs`` runs per URL, with the failed audits."""
-    env = dict(os.environ, RUNS=str(runs), CHROME_PATH="/usr/bin/chromium")
+    env = dict(os.environ, RUNS=str(runs), CHROME_PATH=chromium())
     done = subprocess.run(
         ["node", str(AUDIT / "lighthouse.mjs"), *urls], capture_output=True, text=True, env=env, cwd=AUDIT
     )

@@ -26,7 +26,7 @@ def sphinx_build(src: Path, out: Path, language: str, builder: str = "html", ext
     env = dict(os.environ, BOOK_LANGUAGE=language, **(extra_env or {}))
     env.pop("INSIDER_DIAGRAMS_PENDING", None)
     cmd = [
-        sys.executable, "-m", "sphinx", "-b", builder, "-W", "--keep-going", "-n", "-q",
+        sys.executable, "-m", "sphinx", "-b", builder, "-W", "--keep-going", "-n", "-q", "-j", "auto",
         "-d", str(doctrees or out.parent / f".doctrees-{builder}-{language}"),
         "-D", f"language={language}", str(src), str(out),
     ]  # fmt: skip

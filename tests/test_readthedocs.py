@@ -22,11 +22,34 @@ def test_readthedocs_config():
     assert "jobs" not in config["build"] and "apt_packages" not in config["build"], "RTD needs only Python"
 
 
-def test_requirements_are_exact_pins():
-    for line in (ROOT / "requirements.txt").read_text().splitlines():
+PIN = re.compile(r"([A-Za-z0-9_.-]+)==([0-9][0-9A-Za-z.]*)")
+
+
+def pins(path) -> dict[str, str]:
+    found = {}
+    for line in path.read_text().splitlines():
         line = line.split("#")[0].strip()
-        if line:
-            assert re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9][0-9A-Za-z.]*", line), line
+        if line and not line.startswith(("-c ", "-r ")):
+            match = PIN.fullmatch(line)
+            assert match, f"{path.name}: not an exact pin: {line}"
+            found[match.group(1).lower().replace("_", "-")] = match.group(2)
+    return found
+
+
+def test_requirements_are_exact_pins_and_the_whole_set_is_pinned():
+    """Direct requirements are exact pins; constraints.txt pins everything the environment holds
+    (what Read the Docs and `make html` install is the same a year from now)."""
+    assert "-c constraints.txt" in (ROOT / "requirements.txt").read_text().splitlines()
+    constraints = pins(ROOT / "constraints.txt")
+    for name in ("requirements.txt", "requirements-dev.txt"):
+        for package, version in pins(ROOT / name).items():
+            assert constraints.get(package) == version, f"{name}: {package}=={version} is not what constraints.txt pins"
+    freeze = subprocess.run(
+        [sys.executable, "-m", "pip", "freeze", "--all", "--exclude", "pip"], capture_output=True, text=True, check=True
+    ).stdout
+    installed = {m.group(1).lower().replace("_", "-"): m.group(2) for m in PIN.finditer(freeze)}
+    unpinned = {p: v for p, v in installed.items() if constraints.get(p) != v}
+    assert not unpinned, f"installed but not pinned in constraints.txt (run `make lock`): {unpinned}"
 
 
 EDITIONS = {

@@ -256,6 +256,27 @@ def slim_stylesheet(source: str, used: set[str]) -> str:
     return slim_rules(rules, used) + "\n"
 
 
+# What the slimmed stylesheet is a function of besides its inputs: this module's code.
+SLIMMER_VERSION = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+
+
+def cached_slim_stylesheet(cache: Path, source: str, used: set[str]) -> str:
+    """slim_stylesheet, remembered by its inputs: parsing the theme's CSS takes about a second,
+    and a build that changes one page almost never changes the set of names in use."""
+    key = digest("\0".join([SLIMMER_VERSION, source, *sorted(used)]))
+    hit = cache / f"{key}.css"
+    if hit.is_file():
+        return hit.read_text(encoding="utf-8")
+    css = slim_stylesheet(source, used)
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = hit.with_suffix(".tmp")
+    tmp.write_text(css, encoding="utf-8")
+    tmp.replace(hit)
+    for old in sorted(cache.glob("*.css"), key=lambda p: p.stat().st_mtime)[:-8]:
+        old.unlink(missing_ok=True)  # keep the latest few (two stylesheets, a few sets of names)
+    return css
+
+
 def slim_site(app, exception) -> None:
     if exception or app.builder.name != "html":
         return
@@ -274,8 +295,9 @@ def slim_site(app, exception) -> None:
     pages = built_pages(outdir)
     used = used_names(pages, static)
     versions = {}
+    cache = Path(app.doctreedir) / "insider-slim-css"
     for relative, source in THEME_STYLESHEETS.items():
-        css = slim_stylesheet(source.read_text(encoding="utf-8"), used)
+        css = cached_slim_stylesheet(cache, source.read_text(encoding="utf-8"), used)
         (static / relative).write_text(css, encoding="utf-8")
         versions[relative] = digest(css)
     version_links(pages, versions)

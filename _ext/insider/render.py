@@ -10,6 +10,8 @@ text, and then removes renders that no page of either edition uses (the KEYS fil
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +20,8 @@ from pathlib import Path
 from .diagrams import DIAGRAMS_DIR, PDF_RENDERS_DIR, RENDERS_DIR, render_path
 
 MMDC = DIAGRAMS_DIR / "node_modules" / ".bin" / "mmdc"
+# Debian's Chromium (`make system-deps`), or the one $CHROMIUM names.
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "chromium"
 
 
 def render(source: Path) -> str:
@@ -40,7 +44,7 @@ def render_one(source: Path, fmt: str) -> None:
         "--svgId", f"d-{key[:12]}",
         "--backgroundColor", "transparent",
     ]  # fmt: skip
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    done = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, PUPPETEER_EXECUTABLE_PATH=CHROMIUM))
     if done.returncode != 0 or not tmp.is_file():
         raise RuntimeError(f"mermaid-cli failed on {source}:\n{done.stderr or done.stdout}")
     if fmt == "svg" and "<foreignObject" in tmp.read_text(encoding="utf-8"):

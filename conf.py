@@ -51,6 +51,8 @@ exclude_patterns = [
     "_diagrams",
     "_refs",
     "_ext",
+    "labs",
+    ".venv-labs",
     "_templates",
     "tests",
     "README.md",

@@ -4,17 +4,19 @@
   resolved against the pinned indexes in _refs/; the {zh} role.
 - diagrams: Mermaid diagrams as translatable, cached, clickable static SVG.
 - configcheck: Envoy and Istio YAML examples validated against the pinned APIs.
+- labs, labstore: lab transcripts (real Envoy runs, stored by their inputs) shown in pages.
 - search: Chinese search that works in the browser (sphinx-doc/sphinx#14229).
 - editions: language switcher, hreflang alternates and sitemap for the two editions.
 - printed: the preface as one chapter of the PDF.
 - lightpages, icons: light pages (no FontAwesome, no search index outside search, deferred
   scripts, slimmed theme CSS, a description per page).
+- speed: build work the toolchain repeats for nothing (MyST's per-message settings and parser).
 """
 
-from . import configcheck, diagrams, editions, lightpages, printed, search, sourcerefs
+from . import configcheck, diagrams, editions, labs, lightpages, printed, search, sourcerefs, speed
 
 
 def setup(app):
-    for module in (sourcerefs, diagrams, configcheck, search, editions, printed, lightpages):
+    for module in (speed, sourcerefs, diagrams, labs, configcheck, search, editions, printed, lightpages):
         module.setup(app)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,111 @@
+"""The ``lab`` directive: a lab's recorded transcript (or one of its input files) in a page.
+
+````markdown
+```{lab} sidecar-interception
+:section: outbound-path
+:shows: ISTIO_REDIRECT, 127.0.0.6
+```
+````
+
+- ``:section:`` names one or more sections of the transcript (space separated), in the order
+  shown; without it the whole transcript is shown.
+- ``:file:`` shows one of the lab's input files instead (an Envoy config, a rule file).
+- ``:shows:`` lists strings (comma separated) the page's text relies on; each must be in what
+  is shown, so a re-recorded lab that no longer shows them fails the build.
+
+The transcript comes from the store (``labs/transcripts/<lab>.<key>.txt``, see labstore): a
+lab whose inputs changed since it was recorded has no current transcript, and the build fails
+at the page and line, naming the command that records it. Both editions show the same
+transcript; the caption is in the edition's language.
+"""
+
+from __future__ import annotations
+
+from docutils import nodes
+from docutils.parsers.rst import directives
+from sphinx.util import logging
+from sphinx.util.docutils import SphinxDirective
+
+from . import labstore
+
+logger = logging.getLogger(__name__)
+
+CAPTIONS = {
+    "zh_CN": ("实验 {lab} 的运行记录", "（{sections}）", "输入文件 {file}（实验 {lab}）", "自己运行：make lab NAME={lab}"),
+    "en": ("Transcript of the lab {lab}", " ({sections})", "Input file {file} of the lab {lab}", "run it yourself: make lab NAME={lab}"),
+}
+LANGUAGES = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".py": "python", ".rules": "text", ".sh": "bash"}
+
+
+class LabDirective(SphinxDirective):
+    required_arguments = 1
+    has_content = False
+    option_spec = {"section": directives.unchanged, "file": directives.unchanged, "shows": directives.unchanged}
+
+    def problem(self, message: str) -> list[nodes.Node]:
+        logger.warning(message, location=self.get_location(), type="insider", subtype="lab")
+        return []
+
+    def run(self) -> list[nodes.Node]:
+        name = self.arguments[0].strip()
+        if name not in labstore.lab_names():
+            return self.problem(f"unknown lab {name!r} (labs: {', '.join(labstore.lab_names())})")
+        for path in labstore.inputs(name):
+            self.env.note_dependency(str(path))
+        language = self.env.config.language if self.env.config.language in CAPTIONS else "en"
+        whole, part, file_caption, run_it = CAPTIONS[language]
+        if "file" in self.options:
+            return self.show_file(name, self.options["file"].strip(), file_caption, run_it)
+
+        key = labstore.lab_key(name)
+        path = labstore.transcript_path(name, key)
+        self.env.note_dependency(str(path))
+        if not path.is_file():
+            recorded = labstore.recorded_keys(name)
+            return self.problem(
+                f"lab {name!r} has no current transcript: its inputs changed since it was recorded "
+                f"(inputs {key}, recorded {', '.join(recorded) or 'never'}); "
+                f"run `make lab NAME={name} RECORD=1` as root and commit {path.relative_to(labstore.ROOT)}"
+            )
+        text = path.read_text(encoding="utf-8")
+        available = labstore.sections(text)
+        wanted = self.options.get("section", "").split()
+        unknown = [s for s in wanted if s not in available]
+        if unknown:
+            return self.problem(f"lab {name!r} has no section {', '.join(map(repr, unknown))} (sections: {', '.join(available)})")
+        shown = "\n".join(available[s] for s in wanted) if wanted else "\n".join(available.values())
+        missing = self.missing(shown)
+        if missing:
+            return self.problem(
+                f"the page relies on {', '.join(map(repr, missing))} in lab {name!r}"
+                f"{' section ' + ' '.join(wanted) if wanted else ''}, and the transcript does not show it"
+            )
+        caption = whole.format(lab=name) + (part.format(sections=", ".join(wanted)) if wanted else "")
+        return [self.block(shown, "console", f"{caption} · {run_it.format(lab=name)}")]
+
+    def show_file(self, name: str, file: str, file_caption: str, run_it: str) -> list[nodes.Node]:
+        path = labstore.LABS / name / file
+        if not path.is_file() or labstore.LABS / name not in path.resolve().parents:
+            return self.problem(f"lab {name!r} has no input file {file!r}")
+        shown = path.read_text(encoding="utf-8").rstrip("\n")
+        missing = self.missing(shown)
+        if missing:
+            return self.problem(f"the page relies on {', '.join(map(repr, missing))} in {file} of lab {name!r}, which it does not contain")
+        language = LANGUAGES.get(path.suffix, "text")
+        return [self.block(shown, language, f"{file_caption.format(file=file, lab=name)} · {run_it.format(lab=name)}")]
+
+    def missing(self, shown: str) -> list[str]:
+        wanted = [s.strip() for s in self.options.get("shows", "").split(",") if s.strip()]
+        return [s for s in wanted if s not in shown]
+
+    def block(self, text: str, language: str, caption: str) -> nodes.Node:
+        literal = nodes.literal_block(text, text, language=language, classes=["insider-lab__text"])
+        literal["insider_lab"] = True  # shared by both editions: not a message to translate
+        self.set_source_info(literal)
+        title = nodes.caption(caption, "", nodes.Text(caption), translatable=False)
+        wrapper = nodes.container("", title, literal, classes=["literal-block-wrapper", "insider-lab"], literal_block=True)
+        return wrapper
+
+
+def setup(app):
+    app.add_directive("lab", LabDirective)

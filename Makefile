@@ -75,6 +75,7 @@ gettext: $(BIN)/.installed ## Extract messages into _build/gettext (.pot, one pe
 
 update-po: gettext ## Update locales/en/LC_MESSAGES/*.po from the templates (sphinx-intl)
 	$(BIN)/sphinx-intl update -p $(BUILD)/gettext -l en -w 0 --no-obsolete
+	$(BIN)/python tests/catalogs.py --fill-headers
 
 EDITION ?= zh_CN
 serve: $(BIN)/.installed ## Live preview with sphinx-autobuild on 127.0.0.1:8000 (EDITION=en for English)

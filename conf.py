@@ -22,7 +22,10 @@ language = os.environ.get("BOOK_LANGUAGE") or READTHEDOCS_LANGUAGES.get(
 TITLES = {"zh_CN": "《Istio & Envoy 内幕》", "en": "Istio & Envoy Insider"}
 project = TITLES[language]
 author = "Istio & Envoy Insider authors"
-copyright = "2026, Istio & Envoy Insider authors; text CC BY-SA 4.0, code MIT"
+copyright = {
+    "zh_CN": "2026，《Istio & Envoy 内幕》作者；文字采用 CC BY-SA 4.0，代码采用 MIT 许可",
+    "en": "2026, Istio & Envoy Insider authors; text CC BY-SA 4.0, code MIT",
+}[language]
 
 # The pinned source versions; every source reference links to these.
 ENVOY_VERSION = "v1.39.0"
@@ -109,6 +112,7 @@ html_theme_options = {
     "navbar_persistent": [],  # the sidebar already has the search field
     "show_toc_level": 2,
     "home_page_in_toc": True,
+    "search_bar_text": {"zh_CN": "搜索……", "en": "Search…"}[language],
 }
 html_context = {"default_mode": "auto"}
 # The theme's sidebar, with the title in a labelled region (see _templates/insider-sidebar-title.html).
@@ -145,6 +149,8 @@ SUBTITLES = {"zh_CN": "Istio 与 Envoy 的设计与实现", "en": "How Istio and
 latex_elements = {
     "papersize": "a4paper",
     "pointsize": "10pt",
+    # Chapters start on the next page, not the next right-hand one: no blank pages with headers.
+    "extraclassoptions": "openany",
     "fontenc": r"\usepackage{xeCJK}",
     "babel": r"\usepackage[english]{babel}" if language == "en" else "",
     "polyglossia": "",
@@ -183,6 +189,7 @@ latex_elements = {
 \AtBeginDocument{\renewcommand{\releasename}{}} % the header shows the versions, not "Release"
 \setlength{\tymin}{4.2em} % no table column narrower than a port number
 \setcounter{secnumdepth}{-1}
+\setlength{\emergencystretch}{2em} % a last resort before a line runs into the margin
 \setcounter{tocdepth}{1}
 \xeCJKsetup{CJKspace=true}
 \newcommand{\insiderversions}{Envoy """

@@ -95,3 +95,26 @@ def problems(book: Path) -> list[str]:
             if not filecmp.cmp(po_path, fresh, shallow=False) and _normalised(po_path) != _normalised(fresh):
                 found.append(f"{po_path}: out of date with the pages (run `make update-po`)")
     return found
+
+
+PLACEHOLDER_DATE = re.compile(r'^"PO-Revision-Date: YEAR-MO-DA HO:MI\+ZONE\\n"$', re.M)
+
+
+def fill_headers(book: Path) -> list[Path]:
+    """Give new catalogs (made by `make update-po`) a real revision date instead of the
+    template's placeholder, which msgfmt warns about; return the catalogs changed."""
+    import datetime
+
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M+0000")
+    changed = []
+    for po in sorted((book / "locales" / "en" / "LC_MESSAGES").rglob("*.po")):
+        text = po.read_text(encoding="utf-8")
+        if PLACEHOLDER_DATE.search(text):
+            po.write_text(PLACEHOLDER_DATE.sub(f'"PO-Revision-Date: {stamp}\\\\n"', text, count=1), encoding="utf-8")
+            changed.append(po)
+    return changed
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--fill-headers"]:
+    for path in fill_headers(Path(__file__).resolve().parents[1]):
+        print(f"header filled: {path}")

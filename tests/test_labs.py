@@ -90,37 +90,57 @@ PAGE = "ch0/index.md"
 LAB = "admin-lifecycle"
 
 
-def _build_with(tmp_path, text: str, change=None):
+PLANTED = {
+    "missing section": (f"```{{lab}} {LAB}\n:section: no-such-section\n```",
+                        r"lab 'admin-lifecycle' has no section 'no-such-section'"),
+    "claim the transcript does not show": (f"```{{lab}} {LAB}\n:section: stats\n:shows: upstream_rq_total: 4\n```",
+                                           r"relies on 'upstream_rq_total: 4' in lab 'admin-lifecycle' section stats"),
+    "unknown lab": ("```{lab} no-such-lab\n```", r"unknown lab 'no-such-lab'"),
+}  # fmt: skip
+STALE = (f"```{{lab}} {LAB}\n:section: stats\n```",
+         r"lab 'admin-lifecycle' has no current transcript: its inputs changed since it was recorded.*make lab NAME=admin-lifecycle RECORD=1")  # fmt: skip
+
+
+def _planted_book(tmp_path, texts: dict[str, str], change=None):
+    """A copy of the book with each text appended to one page, built once: (build, {key: line})."""
     book = copy_book(tmp_path / "book")
     page = book / PAGE
-    head = page.read_text(encoding="utf-8").rstrip("\n") + "\n\n"
-    page.write_text(head + text + "\n", encoding="utf-8")
+    text = page.read_text(encoding="utf-8").rstrip("\n") + "\n\n"
+    lines = {}
+    for key, planted in texts.items():
+        lines[key] = text.count("\n") + 1
+        text += planted + "\n\n"
+    page.write_text(text, encoding="utf-8")
     if change:
         change(book)
-    done = sphinx_build(book, tmp_path / "out", "zh_CN")
-    return done, head.count("\n") + 1
+    return sphinx_build(book, tmp_path / "out", "zh_CN"), lines
 
 
-@pytest.mark.parametrize(
-    "text, change, expected",
-    [
-        (f"```{{lab}} {LAB}\n:section: no-such-section\n```", None, r"lab 'admin-lifecycle' has no section 'no-such-section'"),
-        (f"```{{lab}} {LAB}\n:section: stats\n:shows: upstream_rq_total: 4\n```", None,
-         r"relies on 'upstream_rq_total: 4' in lab 'admin-lifecycle' section stats"),
-        ("```{lab} no-such-lab\n```", None, r"unknown lab 'no-such-lab'"),
-        (f"```{{lab}} {LAB}\n:section: stats\n```",
-         lambda book: (book / "labs" / LAB / "envoy.yaml").write_text(
-             (book / "labs" / LAB / "envoy.yaml").read_text() + "# changed\n"),
-         r"lab 'admin-lifecycle' has no current transcript: its inputs changed since it was recorded.*make lab NAME=admin-lifecycle RECORD=1"),
-    ],
-    ids=["missing section", "claim the transcript does not show", "unknown lab", "stale transcript"],
-)  # fmt: skip
-def test_build_fails_on_a_planted_lab_fault(tmp_path, text, change, expected):
-    done, line = _build_with(tmp_path, text, change)
+def _names_page_and_line(done, expected: str, line: int) -> None:
     assert done.returncode != 0
     messages = [m for m in done.stderr.splitlines() if re.search(expected, m)]
     assert messages, f"no message matching {expected!r} in:\n{done.stderr[-3000:]}"
     assert any(f"{PAGE}:{n}:" in m for m in messages for n in range(line, line + 3)), messages
+
+
+@pytest.fixture(scope="module")
+def planted_lab_build(tmp_path_factory):
+    return _planted_book(tmp_path_factory.mktemp("labfaults"), {k: v[0] for k, v in PLANTED.items()})
+
+
+@pytest.mark.parametrize("fault", sorted(PLANTED))
+def test_build_fails_on_a_planted_lab_fault(planted_lab_build, fault):
+    done, lines = planted_lab_build
+    _names_page_and_line(done, PLANTED[fault][1], lines[fault])
+
+
+def test_build_fails_on_a_stale_transcript(tmp_path):
+    def change(book):
+        config = book / "labs" / LAB / "envoy.yaml"
+        config.write_text(config.read_text() + "# changed\n")
+
+    done, lines = _planted_book(tmp_path, {"stale": STALE[0]}, change)
+    _names_page_and_line(done, STALE[1], lines["stale"])
 
 
 @pytest.mark.parametrize(

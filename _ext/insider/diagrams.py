@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import html
+import math
 import os
 import posixpath
 import re
@@ -42,6 +43,15 @@ KEY_INPUTS = (DIAGRAMS_DIR / "mermaid.json", DIAGRAMS_DIR / "package-lock.json")
 
 CLICK_LINE = re.compile(r'^(\s*click\s+\S+\s+)(?:href\s+)?"([a-z-]+):([^"]+)"(.*)$')
 FULL_SIZE_LABEL = {"zh_CN": "查看大图", "en": "Open full size"}
+LINKS_LEGEND = {
+    "zh_CN": "蓝色边框的框是链接，在新标签页打开固定版本的源码。",
+    "en": "Boxes with a blue border are links to the pinned source; they open in a new tab.",
+}
+# Diagrams are drawn with 15 px text (_diagrams/mermaid.json) and may shrink to fit the text
+# column, but never below 12 px text, the size of the page's small print: at most to 12/15 of
+# their natural width. A diagram that cannot fit at that size scrolls inside its figure.
+DRAWN_TEXT_PX = 15
+SMALLEST_TEXT_PX = 12
 
 
 class diagram(mermaid, addnodes.translatable):
@@ -218,13 +228,33 @@ def scoped_ids(svg: str) -> str:
     return re.sub(rf"#({names})(?![\w-])", rf"#{prefix}-\1", svg)
 
 
+_VIEWBOX = re.compile(r'viewBox="[-\d.]+ [-\d.]+ ([\d.]+) [\d.]+"')
+
+
+def sized(opening: str) -> str:
+    """The SVG's width rule: the column's width, at most its natural width, and never so narrow
+    that its text drops below SMALLEST_TEXT_PX."""
+    box = _VIEWBOX.search(opening)
+    if not box:
+        return opening
+    natural = float(box.group(1))
+    smallest = math.ceil(natural * SMALLEST_TEXT_PX / DRAWN_TEXT_PX)
+    style = f'style="max-width: {natural:.0f}px; min-width: {smallest}px"'
+    opening = re.sub(r'\sstyle="[^"]*"', "", opening)
+    return opening[:-1].rstrip("/") + f" {style}>"
+
+
+def new_tab_links(svg: str) -> str:
+    return re.sub(r"<a (xlink:href=)", r'<a target="_blank" rel="noopener" \1', svg)
+
+
 def inline_svg(svg: str, alt: str, has_links: bool) -> str:
-    """Give a rendered SVG its text alternative and the role that fits its content."""
-    svg = scoped_ids(valid_svg(re.sub(r"<\?xml[^>]*\?>\s*", "", svg)))
+    """Give a rendered SVG its text alternative, the role that fits its content, and its size."""
+    svg = new_tab_links(scoped_ids(valid_svg(re.sub(r"<\?xml[^>]*\?>\s*", "", svg))))
     match = _SVG_OPEN.search(svg)
     if not match:
         raise ValueError("not an SVG document")
-    opening = _DROP_ATTRS.sub("", match.group(0))
+    opening = sized(_DROP_ATTRS.sub("", match.group(0)))
     # A diagram with links must keep them reachable: role="img" would hide its children.
     role = "group" if has_links else "img"
     attrs = f' role="{role}" aria-label="{html.escape(alt, quote=True)}" focusable="false"'
@@ -271,12 +301,16 @@ def html_visit_diagram(self, node):
         self.body.append(f'<img src="{full}" alt="{html.escape(alt, quote=True)}" />')
         self.body.append("</div>\n")
         raise nodes.SkipNode
-    label = FULL_SIZE_LABEL.get(self.builder.config.language, FULL_SIZE_LABEL["en"])
+    language = self.builder.config.language if self.builder.config.language in FULL_SIZE_LABEL else "en"
     self.body.append(self.starttag(node, "div", CLASS="insider-diagram"))
     self.body.append('<div class="insider-diagram__canvas">')
     self.body.append(inline_svg(svg, alt, node.get("has_links")))
     self.body.append("</div>")
-    self.body.append(f'<a class="insider-diagram__full" href="{full}">{label}</a>')
+    self.body.append('<p class="insider-diagram__notes">')
+    self.body.append(f'<a class="insider-diagram__full" href="{full}">{FULL_SIZE_LABEL[language]}</a>')
+    if node.get("has_links"):
+        self.body.append(f' <span class="insider-diagram__legend">{LINKS_LEGEND[language]}</span>')
+    self.body.append("</p>")
     self.body.append("</div>\n")
     raise nodes.SkipNode
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from docutils import nodes
 from docutils.parsers.rst import directives
+from sphinx import addnodes
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
@@ -107,5 +108,60 @@ class LabDirective(SphinxDirective):
         return wrapper
 
 
+class LabIndexDirective(SphinxDirective):
+    """``{lab-index}``: a table of every lab — its name, what it shows (SUMMARY_ZH or TITLE from its
+    lab.py, by the edition's language) and the pages that quote it — made from the labs themselves,
+    so the guide cannot fall behind them."""
+
+    HEADERS = {"zh_CN": ("实验", "展示什么", "引用它的页面"), "en": ("Lab", "What it shows", "Pages that quote it")}
+
+    def run(self) -> list[nodes.Node]:
+        language = self.env.config.language if self.env.config.language in self.HEADERS else "en"
+        srcdir = self.env.srcdir
+        pages = sorted(p for p in srcdir.rglob("*.md") if self.env.path2doc(str(p)) in self.env.found_docs)
+        for page in pages:  # a page that starts or stops quoting a lab changes this table
+            self.env.note_dependency(str(page))
+        table = nodes.table(classes=["insider-lab-index"])
+        group = nodes.tgroup(cols=3)
+        table += group
+        for width in (20, 50, 30):
+            group += nodes.colspec(colwidth=width)
+        head = nodes.thead()
+        group += head
+        head += self._row([nodes.Text(h) for h in self.HEADERS[language]])
+        body = nodes.tbody()
+        group += body
+        problems = []
+        for name in labstore.lab_names():
+            self.env.note_dependency(str(labstore.LABS / name / "lab.py"))
+            meta = labstore.lab_meta(name)
+            summary = meta.get("SUMMARY_ZH" if language == "zh_CN" else "TITLE")
+            if not summary:
+                problems.append(f"lab {name!r} has no {'SUMMARY_ZH' if language == 'zh_CN' else 'TITLE'} in its lab.py")
+                continue
+            links = nodes.paragraph()
+            for i, page in enumerate(labstore.pages_using(name, pages)):
+                docname = self.env.path2doc(str(page))
+                if i:
+                    links += nodes.Text(", " if language != "zh_CN" else "、")
+                ref = addnodes.pending_xref("", refdomain="std", reftype="doc", reftarget="/" + docname, refexplicit=False)
+                ref += nodes.inline("", docname)
+                links += ref
+            body += self._row([nodes.literal(name, name), nodes.Text(summary), links])
+        for problem in problems:
+            logger.warning(problem, location=self.get_location(), type="insider", subtype="lab")
+        return [table]
+
+    @staticmethod
+    def _row(cells) -> nodes.row:
+        row = nodes.row()
+        for cell in cells:
+            entry = nodes.entry()
+            entry += cell if isinstance(cell, nodes.paragraph) else nodes.paragraph("", "", cell)
+            row += entry
+        return row
+
+
 def setup(app):
     app.add_directive("lab", LabDirective)
+    app.add_directive("lab-index", LabIndexDirective)

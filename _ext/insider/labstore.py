@@ -59,6 +59,21 @@ def lab_key(name: str) -> str:
     return digest.hexdigest()[:16]
 
 
+META = re.compile(r'^(TITLE|SUMMARY_ZH)\s*=\s*(?:\(\s*)?((?:"[^"\n]*"\s*)+)\)?', re.M)
+
+
+def lab_meta(name: str) -> dict[str, str]:
+    """TITLE (English) and SUMMARY_ZH (Chinese) of a lab, read from its lab.py without running it."""
+    text = (LABS / name / "lab.py").read_text(encoding="utf-8")
+    return {key: "".join(re.findall(r'"([^"\n]*)"', value)) for key, value in META.findall(text)}
+
+
+def pages_using(name: str, pages: list[Path]) -> list[Path]:
+    """The book's pages that show a lab's transcript or files."""
+    pattern = re.compile(rf"^```{{lab}} {re.escape(name)}\s*$", re.M)
+    return [p for p in pages if pattern.search(p.read_text(encoding="utf-8"))]
+
+
 def transcript_path(name: str, key: str | None = None) -> Path:
     return STORE / f"{name}.{key or lab_key(name)}.txt"
 

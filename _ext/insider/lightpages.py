@@ -33,6 +33,7 @@ from sphinx.builders.html._assets import _JavaScript
 from sphinx.locale import _ as sphinx_message
 
 from .icons import icons_css
+from .interface import relabel_buttons, translate_page
 
 ICONS_CSS = "insider-icons.css"
 
@@ -142,6 +143,7 @@ def page_context(app, pagename, templatename, context, doctree) -> None:
     context["metatags"] = VIEWPORT.sub("", context.get("metatags", ""))
     if app.config.language != "zh_CN":
         drop_source_download(context.get("header_buttons", []))
+    relabel_buttons(context.get("header_buttons", []), app.config.language)
     if "generate_toctree_html" in context:
         context["generate_toctree_html"] = labelled_toctree(context["generate_toctree_html"], app.config.language)
     # search.html adds searchtools.js after these as a plain script, and it needs doctools.js
@@ -292,7 +294,8 @@ def slim_site(app, exception) -> None:
                 target.parent.rmdir()
         elif target.exists():
             target.unlink()
-    pages = built_pages(outdir)
+    written = built_pages(outdir)
+    pages = {page: translate_page(html, app.config.language) for page, html in written.items()}
     used = used_names(pages, static)
     versions = {}
     cache = Path(app.doctreedir) / "insider-slim-css"
@@ -300,10 +303,10 @@ def slim_site(app, exception) -> None:
         css = cached_slim_stylesheet(cache, source.read_text(encoding="utf-8"), used)
         (static / relative).write_text(css, encoding="utf-8")
         versions[relative] = digest(css)
-    version_links(pages, versions)
+    version_links(pages, versions, written)
 
 
-def version_links(pages: dict[Path, str], versions: dict[str, str]) -> None:
+def version_links(pages: dict[Path, str], versions: dict[str, str], written: dict[Path, str]) -> None:
     """Point every page at this build's slimmed stylesheets (``?v=<content hash>``), so that a
     browser holding an older copy fetches the new one. The pages were written before the
     stylesheets existed, hence this pass over them."""
@@ -312,7 +315,7 @@ def version_links(pages: dict[Path, str], versions: dict[str, str]) -> None:
     )
     for page, html in pages.items():
         versioned = pattern.sub(lambda m: f'{m.group(1)}?v={versions[m.group(2)]}"', html)
-        if versioned != html:
+        if versioned != written[page]:
             page.write_text(versioned, encoding="utf-8")
 
 

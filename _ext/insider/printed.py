@@ -1,4 +1,5 @@
-"""The printed book (PDF): chapters and sections where a reader of a book expects them.
+"""The printed book (PDF): chapters and sections where a reader of a book expects them, and
+identifiers that stay on the page.
 
 In a LaTeX build Sphinx inlines every toctree where it stands. Our toctrees stand at the end
 of a page, inside its last section ("小结"), so the pages they list would come out one level
@@ -10,7 +11,10 @@ one chapter titled 前言 / Preface, followed by the chapters.
 
 from __future__ import annotations
 
+import re
+
 from docutils import nodes
+from sphinx.writers.latex import LaTeXTranslator
 
 PREFACE = {"zh_CN": "前言", "en": "Preface"}
 
@@ -69,5 +73,39 @@ def shape_book(app, doctree, docname) -> None:
     root.extend(chapters)
 
 
+# Inline code is set in one unbreakable box, so Network::ConnectionImpl::closeThroughFilterManager
+# runs past the margin. Break points go after the separators of names and paths (::, ., /, _),
+# and after - in names (Sphinx writes \sphinxhyphen{} there, which never breaks); nowhere else.
+_BREAK_AFTER = re.compile(r"(::|\\_|\\sphinxhyphen\{\}|(?<!\\)[./])(?=[^\s}])")
+# In a table column a long CamelCase name (StopAllIterationAndWatermark) may also break between
+# its words, and only there.
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+class BookLaTeXTranslator(LaTeXTranslator):
+    _code_depth = 0
+
+    def visit_literal(self, node):
+        self._code_depth += 1
+        try:
+            super().visit_literal(node)
+        except nodes.SkipNode:
+            self._code_depth -= 1
+            raise
+
+    def depart_literal(self, node):
+        super().depart_literal(node)
+        self._code_depth -= 1
+
+    def encode(self, text: str) -> str:
+        encoded = super().encode(text)
+        if self._code_depth and not self.in_title:
+            encoded = _BREAK_AFTER.sub(r"\1\\allowbreak{}", encoded)
+            if self.table is not None:
+                encoded = _CAMEL.sub(r"\\allowbreak{}", encoded)
+        return encoded
+
+
 def setup(app):
     app.connect("doctree-resolved", shape_book)
+    app.set_translator("latex", BookLaTeXTranslator, override=True)

@@ -211,7 +211,43 @@ def zh_role(name, rawtext, text, lineno, inliner, options=None, content=None):
     return [zh_text(rawtext, text)], []
 
 
+def shorten_paths_in_tables(app, doctree) -> None:
+    """A source path in a table cell shows as its file name (and line); the full path is the
+    link's target and its title. A long path in a narrow column otherwise breaks mid-word."""
+    for ref in doctree.findall(nodes.reference):
+        if "source-ref" not in ref.get("classes", []) or not any(isinstance(a, nodes.entry) for a in _ancestors(ref)):
+            continue
+        literal = next(iter(ref.findall(nodes.literal)), None)
+        label = literal.astext() if literal else ""
+        if "/" not in label or " " in label:
+            continue
+        path, _, anchor = label.partition("#")
+        short = path.rsplit("/", 1)[-1] + (f"#{anchor}" if anchor else "")
+        literal.replace(literal[0], nodes.Text(short))
+        ref["reftitle"] = label
+
+
+def _ancestors(node):
+    while node.parent is not None:
+        node = node.parent
+        yield node
+
+
+# Inline code breaks at the separators of names and paths (::, ., /, _) and nowhere else:
+# <wbr> after each, in the written HTML (the stylesheet lets a name break there, and only
+# there, unless a single part is wider than its box).
+_PRE = re.compile(r'(<span class="pre">)([^<]+)(</span>)')
+_SEPARATOR = re.compile(r"(::|[./_])(?=[^\s])")
+
+
+def break_points(app, pagename, templatename, context, doctree) -> None:
+    if app.builder.format == "html" and "body" in context:
+        context["body"] = _PRE.sub(lambda m: m.group(1) + _SEPARATOR.sub(r"\1<wbr>", m.group(2)) + m.group(3), context["body"])
+
+
 def setup(app):
+    app.connect("doctree-read", shorten_paths_in_tables)
+    app.connect("html-page-context", break_points)
     for role in ROLES:
         app.add_role(role, source_role)
     app.add_node(

@@ -86,7 +86,11 @@ def prepare(name: str, envoy: Path) -> Path:
         (shutil.copytree if source.is_dir() else shutil.copy2)(source, work / "common" / used)
     (work / ".bin").mkdir()
     (work / ".bin" / "envoy").symlink_to(envoy)
-    (work / ".bin" / "python3").symlink_to(sys.executable)  # the labs' Python, with grpc and the protos
+    # The labs' Python, with grpc and the protos. A script, not a link: through a link Python
+    # would not find its virtual environment (it looks beside the path it was started by).
+    python = work / ".bin" / "python3"
+    python.write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
+    python.chmod(0o755)
     for path in [work, *work.rglob("*")]:
         if not path.is_symlink():
             os.chmod(path, 0o777 if path.is_dir() else (0o755 if os.access(path, os.X_OK) else 0o644))

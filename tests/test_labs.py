@@ -240,6 +240,11 @@ def as_bootstrap(type_name: str, doc: dict) -> dict:
             "static_resources": {"listeners": [listener("envoy.filters.network.http_connection_manager", {"@type": HCM, **doc})]}},
         "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy": lambda: {"static_resources": {"listeners": [listener(
             "envoy.filters.network.tcp_proxy", {"@type": f"type.googleapis.com/{type_name}", **doc})]}},
+        "envoy.config.accesslog.v3.AccessLog": lambda: {"static_resources": {"listeners": [listener(
+            "envoy.filters.network.http_connection_manager",
+            {"@type": HCM, "stat_prefix": "fragment", "access_log": [doc], "http_filters": [ROUTER],
+             "route_config": {"virtual_hosts": [{"name": "any", "domains": ["*"], "routes": [
+                 {"match": {"prefix": "/"}, "direct_response": {"status": 200}}]}]}})]}},
         "envoy.config.endpoint.v3.ClusterLoadAssignment": lambda: {"static_resources": {"clusters": [
             {"name": doc.get("cluster_name", "fragment"), "type": "STATIC", "load_assignment": doc}]}},
     }  # fmt: skip

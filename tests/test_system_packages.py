@@ -94,7 +94,7 @@ def shell_commands(line: str) -> list[str]:
     """First words of the simple commands in shell text (command substitutions included)."""
     line = re.sub(r"'[^']*'", "''", line.replace("$$", "$"))  # quoted programs (awk, sed, -c) are data
     words = []
-    while match := re.search(r"\$\(([^()]*)\)", line):  # innermost $(...) first
+    while match := re.search(r"[$<>]\(([^()]*)\)", line):  # innermost $(...), <(...), >(...) first
         words += shell_commands(match.group(1))
         line = line[: match.start()] + "X" + line[match.end() :]
     lexer = shlex.shlex(line, posix=True, punctuation_chars=";&|()<>")
@@ -353,6 +353,7 @@ def test_the_scan_reads_shell_and_python():
     assert shell_commands("command -v npm >/dev/null || system-deps") == ["command", "system-deps"]
     assert shell_commands("awk '$1 == \"x\" { print }' | tr ',' ' '") == ["awk", "tr"]
     assert shell_commands('java -jar "$$(readlink -f "$$(command -v epubcheck)")" x.epub') == ["command", "readlink", "java"]
+    assert shell_commands("diff <(jq . a.json) b.json") == ["jq", "diff"]
     assert shell_commands('echo "a (b: c)"; for p in a b; do dpkg -s $p 2>/dev/null || echo $p; done') == [
         "echo", "for", "dpkg", "echo"]
     tree = ast.parse('import subprocess\nX = ["java", "-jar"]\nsubprocess.run([*X, "a"])\nsubprocess.run(["pdffonts", f])')

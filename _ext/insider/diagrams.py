@@ -303,7 +303,8 @@ def html_visit_diagram(self, node):
         raise nodes.SkipNode
     language = self.builder.config.language if self.builder.config.language in FULL_SIZE_LABEL else "en"
     self.body.append(self.starttag(node, "div", CLASS="insider-diagram"))
-    self.body.append('<div class="insider-diagram__canvas">')
+    # Focusable: a diagram wider than a phone scrolls inside this panel, and a keyboard must reach it.
+    self.body.append('<div class="insider-diagram__canvas" tabindex="0">')
     self.body.append(inline_svg(svg, alt, node.get("has_links")))
     self.body.append("</div>")
     self.body.append('<p class="insider-diagram__notes">')

@@ -106,6 +106,14 @@ class BookLaTeXTranslator(LaTeXTranslator):
         return encoded
 
 
+def use_book_translator(app) -> None:
+    # Only in a LaTeX build: pydata-sphinx-theme wraps whatever translators are registered when
+    # the builder starts, and registering ours for every builder would leave the HTML builders
+    # without the theme's translator (no table wrappers, no aria-level on captions).
+    if app.builder.format == "latex":
+        app.set_translator(app.builder.name, BookLaTeXTranslator, override=True)
+
+
 def setup(app):
     app.connect("doctree-resolved", shape_book)
-    app.set_translator("latex", BookLaTeXTranslator, override=True)
+    app.connect("builder-inited", use_book_translator, priority=100)

@@ -242,7 +242,8 @@ _SEPARATOR = re.compile(r"(::|[./_])(?=[^\s])")
 
 def break_points(app, pagename, templatename, context, doctree) -> None:
     if app.builder.format == "html" and "body" in context:
-        context["body"] = _PRE.sub(lambda m: m.group(1) + _SEPARATOR.sub(r"\1<wbr>", m.group(2)) + m.group(3), context["body"])
+        wbr = r"\1<wbr/>" if app.builder.name == "epub" else r"\1<wbr>"  # EPUB pages are XHTML
+        context["body"] = _PRE.sub(lambda m: m.group(1) + _SEPARATOR.sub(wbr, m.group(2)) + m.group(3), context["body"])
 
 
 def setup(app):

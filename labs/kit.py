@@ -1,7 +1,7 @@
 """What every lab is made of: namespaces as pods, processes, steps, facts and a transcript.
 
 A lab is a folder ``labs/<name>/`` with a ``lab.py`` that defines ``run(lab)`` (and optionally
-``NORMALIZE``, ``NEEDS_ROOT``, ``TITLE``, ``USED_BY``); its other files are its inputs (Envoy
+``NORMALIZE``, ``NEEDS_ROOT``, ``TITLE``, ``SUMMARY_ZH``); its other files are its inputs (Envoy
 configs, rule files, helper programs). ``run`` drives the lab through :class:`Lab`:
 
 - ``lab.section(name)`` starts a named part of the transcript, which a page can quote;
@@ -124,7 +124,7 @@ class Lab:
             argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", "--", *argv]
             shown = f"setpriv --reuid={user} --regid={user} --clear-groups -- {command}"
         if ns is not None:
-            argv = ["ip", "netns", "exec", PREFIX + ns, *argv]
+            argv = [*in_pod(ns), *argv]
             return argv, f"[{PREFIX}{ns}]$ {shown}"
         return argv, f"$ {shown}"
 
@@ -244,7 +244,7 @@ class Lab:
         netns = PREFIX + name
         subprocess.run(["ip", "netns", "add", netns], check=True, capture_output=True)
         self.pods.append(netns)
-        subprocess.run(["ip", "-n", netns, "link", "set", "lo", "up"], check=True)
+        subprocess.run([*in_pod(name), "ip", "link", "set", "lo", "up"], check=True)
         return name
 
     def link(self, a: str, a_addr: str, b: str, b_addr: str) -> None:
@@ -253,8 +253,8 @@ class Lab:
         subprocess.run(["ip", "link", "add", ea, "netns", PREFIX + a, "type", "veth", "peer", eb, "netns", PREFIX + b],
                        check=True, capture_output=True)  # fmt: skip
         for ns, dev, addr in ((a, ea, a_addr), (b, eb, b_addr)):
-            subprocess.run(["ip", "-n", PREFIX + ns, "addr", "add", addr, "dev", dev], check=True)
-            subprocess.run(["ip", "-n", PREFIX + ns, "link", "set", dev, "up"], check=True)
+            subprocess.run([*in_pod(ns), "ip", "addr", "add", addr, "dev", dev], check=True)
+            subprocess.run([*in_pod(ns), "ip", "link", "set", dev, "up"], check=True)
 
     # -- Envoy ---------------------------------------------------------------------------------
 
@@ -300,6 +300,16 @@ class Lab:
                 cleanup()
         for netns in reversed(self.pods):
             remove_namespace(netns)
+
+
+def in_pod(pod: str) -> list[str]:
+    """The argv prefix that runs a command in a pod's network namespace.
+
+    ``nsenter --net`` rather than ``ip netns exec`` (or ``ip -n``): those also make / a slave
+    mount and remount /sys, which fails where / is not a mount point (a chroot, as on the
+    fresh-machine check). Entering the network namespace is all a lab needs; a reader's
+    ``ip netns exec insider-<pod> …`` does the same for the commands the transcripts show."""
+    return ["nsenter", f"--net=/run/netns/{PREFIX}{pod}", "--"]
 
 
 def remove_namespace(netns: str) -> None:

@@ -5,7 +5,7 @@
 - plain: run, print the transcript, and say whether it matches the stored one;
 - ``--record``: store the transcript for the lab's current inputs (and drop older ones);
 - ``--check``: exit 1 unless the run matches the stored transcript after normalizing (what
-  `make test` runs); the fresh transcript is kept at _build/labs/<name>/transcript.txt.
+  `make test` runs); the fresh transcript is kept at /tmp/insider-labs/<name>/transcript.txt.
 
 A lab that fails prints the lab, the step, the command and its output, and exits 1. A lab that
 cannot run here (no root, a tool missing) says what to do instead and exits 3.
@@ -31,12 +31,16 @@ def _labstore():
     spec = importlib.util.spec_from_file_location("insider_labstore", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    if hasattr(module, "USED_BY"):  # a hand-kept list drifted from the pages; the directive knows them
+        raise SystemExit(f"{path}: remove USED_BY; the lab index finds the pages that quote a lab by their {{lab}} blocks")
     return module
 
 
 labstore = _labstore()
 
-BUILD = labstore.ROOT / "_build" / "labs"
+# Labs run processes as other users (Envoy as uid 1337, apps as 1000), who must reach the work
+# folder and the Envoy binary even when the repository sits where they cannot (under /root, say).
+WORK_ROOT = Path(os.environ.get("INSIDER_LABS_WORK", "/tmp/insider-labs"))
 TOOLS = {"ip": "iproute2", "iptables": "iptables", "curl": "curl", "jq": "jq", "setpriv": "util-linux"}
 
 
@@ -73,8 +77,23 @@ def preflight(module) -> None:
         raise kit.LabSkipped(f"missing: {', '.join(missing)}; `make system-deps` installs them")
 
 
+def reachable_envoy(envoy: Path) -> Path:
+    """A copy of the Envoy binary that every user can run (kept while the binary is the same)."""
+    stat = envoy.stat()
+    copy = WORK_ROOT / ".envoy" / f"envoy-{stat.st_size}-{int(stat.st_mtime)}"
+    if not copy.is_file():
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        tmp = copy.with_suffix(".tmp")
+        shutil.copyfile(envoy, tmp)
+        tmp.chmod(0o755)
+        tmp.replace(copy)
+    for path in (WORK_ROOT, copy.parent):
+        path.chmod(0o755)
+    return copy
+
+
 def prepare(name: str, envoy: Path) -> Path:
-    work = BUILD / name
+    work = WORK_ROOT / name
     if work.exists():
         shutil.rmtree(work)
     shutil.copytree(labstore.LABS / name, work, ignore=shutil.ignore_patterns("__pycache__", "lab.py"))
@@ -85,11 +104,13 @@ def prepare(name: str, envoy: Path) -> Path:
         (work / "common").mkdir(exist_ok=True)
         (shutil.copytree if source.is_dir() else shutil.copy2)(source, work / "common" / used)
     (work / ".bin").mkdir()
-    (work / ".bin" / "envoy").symlink_to(envoy)
+    (work / ".bin" / "envoy").symlink_to(reachable_envoy(envoy))
     # The labs' Python, with grpc and the protos. A script, not a link: through a link Python
     # would not find its virtual environment (it looks beside the path it was started by).
     python = work / ".bin" / "python3"
-    python.write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
+    # Where another user cannot reach the labs' environment, that user gets the system's Python
+    # (the helpers that run as other users need only its standard library).
+    python.write_text(f'#!/bin/sh\nif [ -x {sys.executable} ]; then exec {sys.executable} "$@"; fi\nexec /usr/bin/python3 "$@"\n')
     python.chmod(0o755)
     for path in [work, *work.rglob("*")]:
         if not path.is_symlink():

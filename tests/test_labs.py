@@ -290,6 +290,9 @@ def validate(envoy: str, bootstrap: dict, tmp_path: Path, index: int, folder: Pa
     cwd = tmp_path / f"cwd-{index}"
     if folder is not None:
         shutil.copytree(folder, cwd)
+        for used in labstore.uses(folder.name):  # laid out as in the lab's work folder (labs/run.py)
+            source = labstore.LABS / "common" / used
+            (shutil.copytree if source.is_dir() else shutil.copy2)(source, cwd / "common" / used)
     cwd.mkdir(exist_ok=True)
     path = tmp_path / f"config-{index}.yaml"
     path.write_text(yaml.safe_dump(bootstrap, sort_keys=False), encoding="utf-8")

@@ -12,7 +12,6 @@ import time
 
 TITLE = "Accepting connections: per-worker listener stats, exact_balance, connection limits"
 SUMMARY_ZH = "每个地址上每个 worker 一个监听套接字；exact_balance 与内核分配的差别；单个监听器和全局的连接数上限。"
-USED_BY = ["ch2-envoy/accepting-connections.md"]
 NEEDS_ROOT = True
 USES = []
 ADMIN = 15000

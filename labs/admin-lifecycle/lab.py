@@ -9,7 +9,6 @@ import time
 
 TITLE = "Admin interface, worker threads, hot restart and listener drain"
 SUMMARY_ZH = "管理接口上的 server_info、监听器、集群、统计与 config_dump；两个 worker 线程；负载下的热重启零失败；监听器排空。"
-USED_BY = ["ch2-envoy/startup.md", "ch2-envoy/threading-model.md", "ch2-envoy/listener-management.md"]
 NEEDS_ROOT = True
 USES = ["upstream.py", "load.py"]
 BASE_ID = 71  # hot restart: shared memory /dev/shm/envoy_shared_memory_710 (base id x 10)

@@ -11,7 +11,6 @@ import time
 
 TITLE = "Cluster updates: CDS and EDS from files, and every worker using the new cluster at once"
 SUMMARY_ZH = "从文件下发的 CDS 与 EDS 更新如何到达每个线程：cluster_modified 与 cluster_updated 的区别，两个 worker 立即使用新集群。"
-USED_BY = ["ch2-envoy/thread-local-storage.md"]
 NEEDS_ROOT = True
 USES = ["upstream.py"]
 NORMALIZE = [

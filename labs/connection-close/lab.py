@@ -12,7 +12,6 @@ import time
 
 TITLE = "Connection close: idle timeouts, delayed close, local and remote close counters"
 SUMMARY_ZH = "连接的空闲、排空与延迟关闭定时器，本地关闭与远端关闭的计数，上游先关导致的 UC。"
-USED_BY = ["ch2-envoy/connection-lifecycle.md"]
 NEEDS_ROOT = True
 USES = ["upstream.py"]
 ADMIN = 15000

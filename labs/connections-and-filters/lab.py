@@ -13,7 +13,6 @@ import time
 
 TITLE = "Connections and network filters: tcp_proxy and HCM stats, filter order, watermarks"
 SUMMARY_ZH = "TCP 代理与 HTTP 连接管理器各统计什么，网络过滤器的顺序，慢读的两端让流控计数器动起来。"
-USED_BY = ["ch2-envoy/connections-and-filters.md"]
 NEEDS_ROOT = True
 USES = ["upstream.py"]
 ADMIN = 15000

@@ -10,7 +10,6 @@ import time
 
 TITLE = "Event loop: dispatcher histograms, and a slow callback seen by the watchdog"
 SUMMARY_ZH = "主线程和 worker 各自的事件循环直方图；一个卡住 worker 一秒的回调被看门狗记下，管理接口照常响应。"
-USED_BY = ["ch2-envoy/event-loop.md"]
 NEEDS_ROOT = True
 USES = ["upstream.py"]
 ADMIN = 15000

@@ -15,7 +15,6 @@ import time
 
 TITLE = "Filter chain matching: destination port and IP, SNI, transport and application protocol, source IP"
 SUMMARY_ZH = "按目的端口、目的 IP、SNI、传输协议、ALPN、源 IP 选择过滤器链；找不到链的连接被重置并记为 NR。"
-USED_BY = ["ch2-envoy/filter-chain-matching.md"]
 NEEDS_ROOT = True
 USES = ["upstream.py"]
 ADMIN = 15000

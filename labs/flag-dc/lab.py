@@ -12,7 +12,6 @@ from labs.kit import LabFailure
 
 TITLE = "DC: the client hangs up before the response"
 SUMMARY_ZH = "DC：客户端在响应到来前挂断，访问日志里的状态码 0。"
-USED_BY = ["appendix-lab-env/fault-recipes.md"]
 NEEDS_ROOT = True
 USES = ["upstream.py"]
 NORMALIZE = [

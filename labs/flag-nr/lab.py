@@ -14,7 +14,6 @@ from labs.kit import LabFailure
 
 TITLE = "NR: no route, and no matching filter chain"
 SUMMARY_ZH = "NR：没有匹配的路由（404），以及没有匹配的过滤器链。"
-USED_BY = ["appendix-lab-env/fault-recipes.md"]
 NEEDS_ROOT = True
 USES = ["upstream.py"]
 NORMALIZE = [

@@ -14,7 +14,6 @@ from labs.kit import LabFailure
 
 TITLE = "UC: an upstream closes a reused keep-alive connection"
 SUMMARY_ZH = "UC：上游关闭了一条正被复用的长连接，以及一条重试策略如何把它掩盖。"
-USED_BY = ["appendix-lab-env/fault-recipes.md"]
 NEEDS_ROOT = True
 USES = ["upstream.py"]
 NORMALIZE = [

@@ -14,7 +14,6 @@ from labs.kit import LabFailure
 
 TITLE = "UF and URX: connection refused, then retries exhausted"
 SUMMARY_ZH = "UF 与 URX：上游拒绝连接，重试耗尽。"
-USED_BY = ["appendix-lab-env/fault-recipes.md"]
 NEEDS_ROOT = True
 USES = ["upstream.py"]
 ADMIN = 15000

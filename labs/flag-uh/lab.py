@@ -17,7 +17,6 @@ from labs.kit import LabFailure
 
 TITLE = "UH: no endpoints, outlier ejection and the panic threshold"
 SUMMARY_ZH = "UH：集群没有端点，异常检测驱逐了唯一的主机，以及恐慌阈值。"
-USED_BY = ["appendix-lab-env/fault-recipes.md"]
 NEEDS_ROOT = True
 USES = ["upstream.py"]
 ADMIN = 15000

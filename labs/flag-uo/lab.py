@@ -16,7 +16,6 @@ from labs.kit import LabFailure
 
 TITLE = "UO: the pending-requests, requests and retries circuit breakers overflow"
 SUMMARY_ZH = "UO：挂起请求、并发请求、重试三种熔断阈值各自溢出。"
-USED_BY = ["appendix-lab-env/fault-recipes.md"]
 NEEDS_ROOT = True
 USES = ["upstream.py"]
 ADMIN = 15000

@@ -15,7 +15,6 @@ from labs.kit import LabFailure
 
 TITLE = "UT: route timeout and per-try timeout"
 SUMMARY_ZH = "UT：路由超时与单次尝试超时。"
-USED_BY = ["appendix-lab-env/fault-recipes.md"]
 NEEDS_ROOT = True
 USES = ["upstream.py"]
 ADMIN = 15000

@@ -14,7 +14,6 @@ from labs.kit import LabFailure
 
 TITLE = "Istio's bootstrap in Envoy 1.39.0: validation, the XDS socket, LIVE, 15090 and 15021"
 SUMMARY_ZH = "Istio 1.30.3 的引导配置在 Envoy 1.39.0 上：结构校验、XDS 套接字、进入 LIVE、15090 指标与 15021 就绪检查。"
-USED_BY = ["ch2-envoy/startup.md"]
 NEEDS_ROOT = True
 USES = ["xds_server.py"]
 NORMALIZE = [

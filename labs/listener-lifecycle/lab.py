@@ -12,7 +12,6 @@ import time
 
 TITLE = "Listener lifecycle: LDS from a file, warming, in-place and full updates, draining, removal"
 SUMMARY_ZH = "从文件下发的监听器：新增、等待路由的预热、原地更新与整体替换、排空与删除。"
-USED_BY = ["ch2-envoy/listener-management.md"]
 NEEDS_ROOT = True
 USES = ["upstream.py"]
 NORMALIZE = [

@@ -16,7 +16,6 @@ import time
 
 TITLE = "Sidecar interception: Istio's iptables rules, 15001/15006, uid 1337 and 127.0.0.6"
 SUMMARY_ZH = "两个命名空间充当 Pod，原样载入 Istio 的 iptables 规则：15001/15006、UID 1337、127.0.0.6，以及删掉放行规则后的自我捕获循环。"
-USED_BY = ["ch1-istio-arch/request-lifecycle.md", "ch1-istio-arch/ports-and-protocols.md"]
 NEEDS_ROOT = True
 USES = ["upstream.py"]
 

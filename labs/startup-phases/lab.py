@@ -11,7 +11,6 @@ import time
 
 TITLE = "Startup phases: server.state while clusters, then routes, are still missing"
 SUMMARY_ZH = "集群和路由迟到时 Envoy 的启动阶段：PRE_INITIALIZING、INITIALIZING、LIVE 与 server.state。"
-USED_BY = ["ch2-envoy/startup.md"]
 NEEDS_ROOT = True
 USES = ["upstream.py"]
 NORMALIZE = [

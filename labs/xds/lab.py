@@ -16,7 +16,6 @@ from labs.kit import LabFailure
 
 TITLE = "xDS over ADS: the first exchange, ACK and NACK, state of the world and delta"
 SUMMARY_ZH = "教学控制面与真实 Envoy 之间的 ADS 交换：首次交换的顺序、ACK 与 NACK、版本号与 nonce，全量与增量两种协议。"
-USED_BY = ["ch3-control-panel/xds-server.md", "ch1-istio-arch/config-change-lifecycle.md"]
 NEEDS_ROOT = True
 USES = ["xds_server.py", "upstream.py"]
 NORMALIZE = [

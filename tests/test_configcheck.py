@@ -59,3 +59,10 @@ def test_valid_examples_pass():
 def test_invalid_examples_fail_with_a_reason(text, message):
     with pytest.raises(ConfigError, match=message):
         check_block(text)
+
+
+def test_proto_field_names_with_a_digit_before_letters_are_known():
+    # betterproto2 would read consecutive_5xx as consecutive_5_xx, a field that does not exist.
+    check_block("# envoy-type: envoy.config.cluster.v3.Cluster\nname: c\noutlier_detection:\n  consecutive_5xx: 3\n")
+    with pytest.raises(ConfigError, match="consecutive_5x"):
+        check_block("# envoy-type: envoy.config.cluster.v3.Cluster\nname: c\noutlier_detection:\n  consecutive_5x: 3\n")

@@ -86,6 +86,35 @@ def test_epub_passes_epubcheck_with_diagrams_and_cover(printed, language):
     assert "epub-cover.xhtml" in names, "no cover page"
 
 
+# "Overfull \hbox (12.3pt too wide) in paragraph at lines 4051--4052": text beyond the text block.
+OVERFULL = re.compile(r"^Overfull \\hbox \((\d+(?:\.\d+)?)pt too wide\) (?:in paragraph |in alignment |detected )?at lines? (\d+)", re.M)
+MARGIN_TOLERANCE_PT = 5
+
+
+def overfull(log: str) -> list[tuple[float, int]]:
+    """(points beyond the margin, .tex line) of every overfull line in a LaTeX log."""
+    return [(float(pt), int(line)) for pt, line in OVERFULL.findall(log)]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_no_text_runs_past_the_margin(printed, language):
+    latex = printed / "latex" / language
+    log = (latex / f"istio-envoy-insider-{language}.log").read_text(encoding="utf-8", errors="replace")
+    tex = (latex / f"istio-envoy-insider-{language}.tex").read_text(encoding="utf-8").splitlines()
+    wide = [(pt, line) for pt, line in overfull(log) if pt > MARGIN_TOLERANCE_PT]
+    shown = [f"{pt:.1f} pt at .tex line {line}: {tex[line - 1][:100] if line <= len(tex) else ''}" for pt, line in wide[:15]]
+    assert not wide, f"{language} PDF: {len(wide)} lines run past the margin by more than {MARGIN_TOLERANCE_PT} pt:\n" + "\n".join(shown)
+
+
+def test_an_unbreakable_identifier_is_caught_running_past_the_margin(tmp_path):
+    book = copy_book(tmp_path / "book")
+    _plant(book, "一个没有分隔符的长名字：`" + "Unbreakable" * 12 + "`，它会伸出页边。")
+    done = make(book, tmp_path / "build", "pdf", languages=["zh_CN"])
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    log = (tmp_path / "build" / "latex" / "zh_CN" / "istio-envoy-insider-zh_CN.log").read_text(errors="replace")
+    assert [pt for pt, _ in overfull(log) if pt > MARGIN_TOLERANCE_PT], "the planted identifier was not caught"
+
+
 def _plant(book: Path, text_to_add: str) -> None:
     page = book / "ch0" / "index.md"
     page.write_text(page.read_text(encoding="utf-8").rstrip("\n") + "\n\n" + text_to_add + "\n", encoding="utf-8")

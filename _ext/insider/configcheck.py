@@ -163,7 +163,20 @@ def import_envoy_types(type_name: str, document) -> None:
         envoy_api()
 
 
+@cache
+def _keep_proto_field_names() -> None:
+    """betterproto2 turns every key into its idea of snake case, which breaks proto field names
+    that already are snake case but have a digit before letters (``consecutive_5xx`` becomes
+    ``consecutive_5_xx``, an unknown field). A key already in snake case is left as written;
+    camelCase JSON names are still converted."""
+    import betterproto2
+
+    original = betterproto2.safe_snake_case
+    betterproto2.safe_snake_case = lambda key: key if re.fullmatch(r"[a-z0-9_]+", key) else original(key)
+
+
 def check_envoy(type_name: str, document) -> None:
+    _keep_proto_field_names()
     import_envoy_types(type_name, document)
     package, _, message = type_name.rpartition(".")
     try:

@@ -233,11 +233,12 @@ def _ancestors(node):
         yield node
 
 
-# Inline code breaks at the separators of names and paths (::, ., /, _) and nowhere else:
+# Inline code breaks at the separators of names and paths (::, ., /, _), of Istio's node IDs
+# (~) and after an elided prefix (…), and nowhere else:
 # <wbr> after each, in the written HTML (the stylesheet lets a name break there, and only
 # there, unless a single part is wider than its box).
 _PRE = re.compile(r'(<span class="pre">)([^<]+)(</span>)')
-_SEPARATOR = re.compile(r"(::|[./_])(?=[^\s])")
+_SEPARATOR = re.compile(r"(::|[./_~\u2026])(?=[^\s])")
 
 
 def break_points(app, pagename, templatename, context, doctree) -> None:

@@ -13,10 +13,10 @@
 - speed: build work the toolchain repeats for nothing (MyST's per-message settings and parser).
 """
 
-from . import configcheck, diagrams, editions, labs, lightpages, printed, search, sourcerefs, speed
+from . import configcheck, diagrams, editions, flags, labs, lightpages, printed, search, sourcerefs, speed
 
 
 def setup(app):
-    for module in (speed, sourcerefs, diagrams, labs, configcheck, search, editions, printed, lightpages):
+    for module in (speed, sourcerefs, diagrams, labs, flags, configcheck, search, editions, printed, lightpages):
         module.setup(app)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -129,6 +129,20 @@ def spelling_problems(msgs: list[Message]) -> list[str]:
     return found
 
 
+# Variants the style sheet replaces with one form (the glossary's own terms are checked below).
+VARIANTS = {r"\blayer[ -]4\b": "L4", r"\blayer[ -]7\b": "L7"}
+
+
+def variant_problems(msgs: list[Message]) -> list[str]:
+    found = []
+    for m in msgs:
+        text = prose(m.text).lower()
+        for variant, preferred in VARIANTS.items():
+            if re.search(variant, text):
+                found.append(f"{m.catalog}:{m.line}: write {preferred!r}, not {re.search(variant, text).group(0)!r}")
+    return found
+
+
 def glossary_terms() -> dict[str, str]:
     """English term (lower case) -> how the glossary writes it."""
     text = (CATALOGS / "glossary.po").read_text(encoding="utf-8")
@@ -237,6 +251,11 @@ def test_us_spelling(msgs):
     assert not found, "\n".join(found)
 
 
+def test_one_form_for_each_term_variant(msgs):
+    found = variant_problems(msgs)
+    assert not found, "\n".join(found[:40])
+
+
 def test_glossary_terms_keep_the_glossarys_case(msgs):
     found = term_case_problems(msgs, glossary_terms())
     assert not found, "\n".join(found)
@@ -272,6 +291,8 @@ def planted(text: str, id_: str = "某段话") -> list[Message]:
 def test_each_check_fails_on_a_planted_fault(tmp_path):
     assert heading_problems(planted("Costs and consequences", "代价与后果"))
     assert spelling_problems(planted("Envoy's behaviour is modelled on …"))
+    assert variant_problems(planted("ztunnel handles Layer 4 only."))
+    assert not variant_problems(planted("ztunnel handles L4 only; the player 4 wins."))
     assert term_case_problems(planted("The request reaches the {term}`Sidecar <边车>` first."), {"sidecar": "sidecar"})
     assert not term_case_problems(planted("{term}`Sidecar <边车>` proxies sit beside the app."), {"sidecar": "sidecar"})
     assert punctuation_problems(planted("the listener，then the filter chain"))

@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -182,11 +183,45 @@ def test_a_fact_that_no_longer_holds_fails_with_lab_step_command_and_output(labs
     assert "insider-" not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
 
 
-def test_without_root_a_lab_says_what_to_run(labs_env):
-    done = subprocess.run(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", str(labs_env), "-m", "labs.run", LAB],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+ENTER_POD = re.compile(r"""ip\s+-n\b|ip\s+netns\s+exec\b|["']ip["'],\s*["']-n["']|["']netns["'],\s*["']exec["']""")
+
+
+def pod_entry_problems(files: list[Path]) -> list[str]:
+    found = []
+    for path in files:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            code = re.sub(r"``[^`]*``|`[^`]*`", "", line.split("#", 1)[0])  # not prose that names them
+            if ENTER_POD.search(code):
+                found.append(f"{path.relative_to(ROOT) if ROOT in path.parents else path}:{number}: enters a Pod with "
+                             "ip -n / ip netns exec, which fail where / is not a mount point (a chroot); use kit.in_pod(pod)")
+    return found
+
+
+def test_labs_enter_pods_the_way_a_chroot_allows(tmp_path):
+    files = sorted(p for p in labstore.LABS.rglob("*") if p.suffix in (".py", ".sh") and "transcripts" not in p.parts)
+    found = pod_entry_problems(files)
+    assert not found, "\n".join(found)
+    planted = tmp_path / "lab.py"
+    planted.write_text('subprocess.run(["ip", "-n", "insider-app", "link"])\nlab.sh("ip netns exec insider-app ss")\n')
+    assert len(pod_entry_problems([planted])) == 2
+
+
+def test_without_root_a_lab_says_what_to_run(labs_env, tmp_path_factory):
+    # A user who is not root runs their own clone, which root's checkout (/root/book on the
+    # fresh-machine check, mode 700) is not: give them a copy of what the runner reads, in a
+    # folder anyone can enter, and the interpreter the labs' environment points to.
+    book = Path(tempfile.mkdtemp(prefix="insider-nonroot-"))
+    try:
+        book.chmod(0o755)
+        for part in ("labs", "_ext"):
+            shutil.copytree(ROOT / part, book / part, ignore=shutil.ignore_patterns("__pycache__"))
+        python = os.path.realpath(ROOT / labs_env)
+        done = subprocess.run(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", python, "-m", "labs.run", LAB],
+            cwd=book, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    finally:
+        shutil.rmtree(book, ignore_errors=True)
     assert done.returncode == 3, done.stderr
     assert "needs root" in done.stderr and "sudo make lab NAME=" in done.stderr
 
@@ -292,6 +327,7 @@ def validate(envoy: str, bootstrap: dict, tmp_path: Path, index: int, folder: Pa
         shutil.copytree(folder, cwd)
         for used in labstore.uses(folder.name):  # laid out as in the lab's work folder (labs/run.py)
             source = labstore.LABS / "common" / used
+            (cwd / "common").mkdir(exist_ok=True)
             (shutil.copytree if source.is_dir() else shutil.copy2)(source, cwd / "common" / used)
     cwd.mkdir(exist_ok=True)
     path = tmp_path / f"config-{index}.yaml"

@@ -108,7 +108,7 @@ def test_no_text_runs_past_the_margin(printed, language):
 
 def test_an_unbreakable_identifier_is_caught_running_past_the_margin(tmp_path):
     book = copy_book(tmp_path / "book")
-    _plant(book, "一个没有分隔符的长名字：`" + "Unbreakable" * 12 + "`，它会伸出页边。")
+    _plant(book, "一个没有分隔符、也没有大小写分界的长名字：`" + "unbreakable" * 12 + "`，它会伸出页边。")
     done = make(book, tmp_path / "build", "pdf", languages=["zh_CN"])
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     log = (tmp_path / "build" / "latex" / "zh_CN" / "istio-envoy-insider-zh_CN.log").read_text(errors="replace")

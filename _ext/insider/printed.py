@@ -78,8 +78,15 @@ def shape_book(app, doctree, docname) -> None:
 # and after - in names (Sphinx writes \sphinxhyphen{} there, which never breaks); nowhere else.
 _BREAK_AFTER = re.compile(r"(::|\\_|\\sphinxhyphen\{\}|(?<!\\)[./])(?=[^\s}])")
 # In a table column a long CamelCase name (StopAllIterationAndWatermark) may also break between
-# its words, and only there.
+# its words, and only there; in running text only a part of 20 letters or more does
+# (getTypedLbConfigFromLegacyProtoWithoutSubset), a shorter one moves to the next line whole.
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+# A table column also lets a name break before a digit or a bracket (consecutive|5xx|Errors,
+# attributes|[].name): the narrowest columns of the reference tables need it.
+_TABLE_PARTS = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[a-z])(?=[0-9]|\{\[\})")  # LaTeX writes [ as {[}
+_LONG_PART = re.compile(r"[A-Za-z0-9]{20,}")
+# Plain words joined by underscores in a table cell (rate_limit_quota) break after an underscore.
+_TEXT_UNDERSCORE = re.compile(r"(\\_)(?=[A-Za-z])")
 
 
 class BookLaTeXTranslator(LaTeXTranslator):
@@ -99,10 +106,16 @@ class BookLaTeXTranslator(LaTeXTranslator):
 
     def encode(self, text: str) -> str:
         encoded = super().encode(text)
-        if self._code_depth and not self.in_title:
+        if self.in_title:
+            return encoded
+        if self._code_depth:
             encoded = _BREAK_AFTER.sub(r"\1\\allowbreak{}", encoded)
             if self.table is not None:
-                encoded = _CAMEL.sub(r"\\allowbreak{}", encoded)
+                encoded = _TABLE_PARTS.sub(r"\\allowbreak{}", encoded)
+            else:
+                encoded = _LONG_PART.sub(lambda m: _CAMEL.sub(r"\\allowbreak{}", m.group(0)), encoded)
+        elif self.table is not None:
+            encoded = _TEXT_UNDERSCORE.sub(r"\1\\allowbreak{}", encoded)
         return encoded
 
 

@@ -25,6 +25,8 @@ Sections: rules, listeners, outbound, mesh, inbound, probe, netpol, fail-closed,
 import re
 import subprocess
 
+from labs.kit import in_pod
+
 TITLE = "Ambient in-pod rules: Istio's in-pod iptables rules, 15001/15006/15008, the probe SNAT, NetworkPolicy and fail-closed"
 SUMMARY_ZH = "原样载入 istio-cni 节点代理写进 Pod 的 ambient 规则，用真实 Envoy 顶替 ztunnel 的 Pod 内监听器：出站到 15001、入站到 15006、网格内走 15008、kubelet 探针经 169.254.7.127 放行、NetworkPolicy 挡住 15008，以及无人监听时的拒绝连接。"
 NEEDS_ROOT = True
@@ -88,9 +90,9 @@ def wire(lab) -> None:
         subprocess.run(["ip", "link", "add", "eth0", "netns", f"insider-{pod}", "type", "veth",
                         "peer", f"v{pod}", "netns", "insider-node"], check=True, capture_output=True)  # fmt: skip
         for ns, dev, addr in ((pod, "eth0", f"{ip}/24"), ("node", f"v{pod}", f"{GATEWAYS[pod]}/24")):
-            subprocess.run(["ip", "-n", f"insider-{ns}", "addr", "add", addr, "dev", dev], check=True)
-            subprocess.run(["ip", "-n", f"insider-{ns}", "link", "set", dev, "up"], check=True)
-        subprocess.run(["ip", "-n", f"insider-{pod}", "route", "add", "default", "via", GATEWAYS[pod]], check=True)
+            subprocess.run([*in_pod(ns), "ip", "addr", "add", addr, "dev", dev], check=True)
+            subprocess.run([*in_pod(ns), "ip", "link", "set", dev, "up"], check=True)
+        subprocess.run([*in_pod(pod), "ip", "route", "add", "default", "via", GATEWAYS[pod]], check=True)
     lab.query("sysctl -qw net.ipv4.ip_forward=1", ns="node")
 
 

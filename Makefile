@@ -44,27 +44,28 @@ html-en: $(BIN)/.installed ## Build the English edition into _build/site/en
 site: html html-en ## Build both editions and the root page that picks one: _build/site
 	@echo "Site: $(SITE)/index.html (zh_CN/ and en/)"
 
-# PDF through LaTeX and xelatex; a character missing from the fonts stops the build.
-pdf: $(BIN)/.installed print-deps ## Build the Chinese and English PDFs into _build/pdf
-	@mkdir -p $(BUILD)/pdf
-	for lang in $(LANGUAGES); do \
-	  BOOK_LANGUAGE=$$lang $(SPHINX) -b latex $(SPHINXOPTS) -d $(BUILD)/doctrees/latex-$$lang \
-	    -D language=$$lang . $(BUILD)/latex/$$lang || exit 1; \
-	  (cd $(BUILD)/latex/$$lang && latexmk -pdfxe -interaction=nonstopmode -halt-on-error -quiet \
-	    istio-envoy-insider-$$lang.tex >/dev/null) || { tail -40 $(BUILD)/latex/$$lang/istio-envoy-insider-$$lang.log; exit 1; }; \
-	  cp $(BUILD)/latex/$$lang/istio-envoy-insider-$$lang.pdf $(BUILD)/pdf/; \
-	done
+# PDF through LaTeX and xelatex; a character missing from the fonts stops the build. Each edition
+# is its own target (pdf-zh_CN, pdf-en, epub-…), so `make -j2 pdf epub` builds them side by side.
+pdf: $(foreach lang,$(LANGUAGES),pdf-$(lang)) ## Build the Chinese and English PDFs into _build/pdf
 	@ls -l $(BUILD)/pdf
 
-epub: $(BIN)/.installed print-deps ## Build the Chinese and English EPUBs into _build/epub and run epubcheck
-	@mkdir -p $(BUILD)/epub
-	for lang in $(LANGUAGES); do \
-	  BOOK_LANGUAGE=$$lang $(SPHINX) -b epub $(SPHINXOPTS) -d $(BUILD)/doctrees/epub-$$lang \
-	    -D language=$$lang . $(BUILD)/epub-$$lang || exit 1; \
-	  cp $(BUILD)/epub-$$lang/*.epub $(BUILD)/epub/istio-envoy-insider-$$lang.epub; \
-	  $(EPUBCHECK) -q $(BUILD)/epub/istio-envoy-insider-$$lang.epub || exit 1; \
-	done
+pdf-%: $(BIN)/.installed print-deps
+	@mkdir -p $(BUILD)/pdf
+	BOOK_LANGUAGE=$* $(SPHINX) -b latex $(SPHINXOPTS) -d $(BUILD)/doctrees/latex-$* \
+	  -D language=$* . $(BUILD)/latex/$*
+	(cd $(BUILD)/latex/$* && latexmk -pdfxe -interaction=nonstopmode -halt-on-error -quiet \
+	  istio-envoy-insider-$*.tex >/dev/null) || { tail -40 $(BUILD)/latex/$*/istio-envoy-insider-$*.log; exit 1; }
+	cp $(BUILD)/latex/$*/istio-envoy-insider-$*.pdf $(BUILD)/pdf/
+
+epub: $(foreach lang,$(LANGUAGES),epub-$(lang)) ## Build the Chinese and English EPUBs into _build/epub and run epubcheck
 	@ls -l $(BUILD)/epub
+
+epub-%: $(BIN)/.installed print-deps
+	@mkdir -p $(BUILD)/epub
+	BOOK_LANGUAGE=$* $(SPHINX) -b epub $(SPHINXOPTS) -d $(BUILD)/doctrees/epub-$* \
+	  -D language=$* . $(BUILD)/epub-$*
+	cp $(BUILD)/epub-$*/*.epub $(BUILD)/epub/istio-envoy-insider-$*.epub
+	$(EPUBCHECK) -q $(BUILD)/epub/istio-envoy-insider-$*.epub
 
 $(SITE)/index.html: _templates/site-root.html
 	@mkdir -p $(SITE)

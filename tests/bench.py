@@ -7,7 +7,7 @@ For each edition, on a scratch copy of the book, median of RUNS runs (default 3)
 - edit (warm): one page changed, rebuilt inside a process that has built once, as `make serve`
   does (insider.autobuild).
 Pages are the edition's HTML pages without search.html and genindex.html; characters are the
-text of their article bodies.
+text of their article bodies. DOUBLE=1 measures a synthetic book twice this size (tests/double.py).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import LANGUAGES, copy_book, sphinx_build  # noqa: E402
+from double import double  # noqa: E402
 
 RUNS = int(os.environ.get("RUNS", "3"))
 EDITED = Path("ch2-envoy") / "event-loop.md"
@@ -89,7 +90,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
         book = copy_book(scratch / "book")
-        print(f"median of {RUNS} runs; {os.cpu_count()} cores")
+        if os.environ.get("DOUBLE"):
+            double(book)
+        print(f"median of {RUNS} runs; {os.cpu_count()} cores{'; the book doubled' if os.environ.get('DOUBLE') else ''}")
         header = ("edition", "pages", "kchars", "clean s", "ms/page", "ms/kchar", "no change s", "edit s", "edit warm s")
         print("  ".join(f"{h:>11}" for h in header))
         for language in LANGUAGES:

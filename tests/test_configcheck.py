@@ -66,3 +66,25 @@ def test_proto_field_names_with_a_digit_before_letters_are_known():
     check_block("# envoy-type: envoy.config.cluster.v3.Cluster\nname: c\noutlier_detection:\n  consecutive_5xx: 3\n")
     with pytest.raises(ConfigError, match="consecutive_5x"):
         check_block("# envoy-type: envoy.config.cluster.v3.Cluster\nname: c\noutlier_detection:\n  consecutive_5x: 3\n")
+
+
+def test_an_invalid_example_fails_every_build_and_is_validated_once():
+    """Blocks are validated after reading, remembered by content: a page that is not read again
+    still has its invalid example reported, and an unchanged block is not validated again."""
+    from types import SimpleNamespace
+    from unittest import mock
+
+    from insider import configcheck
+
+    bad = LISTENER.replace("stat_prefix", "stat_prefixx")
+    env = SimpleNamespace(insider_config_blocks={"ch2-envoy/a": [(12, bad)], "ch2-envoy/b": [(3, VIRTUAL_SERVICE)]})
+    with mock.patch.object(configcheck.logger, "warning") as warning, \
+         mock.patch.object(configcheck, "problem", wraps=configcheck.problem) as problem:  # fmt: skip
+        configcheck.validate(None, env)
+        configcheck.validate(None, env)  # the next build: nothing read again
+    assert problem.call_count == 2  # each block once
+    assert [c.kwargs["location"] for c in warning.call_args_list] == [("ch2-envoy/a", 12)] * 2
+    assert "stat_prefixx" in warning.call_args_list[0].args[0]
+    env.insider_config_blocks["ch2-envoy/a"] = [(12, LISTENER)]  # fixed: the old result is dropped
+    configcheck.validate(None, env)
+    assert len(env.insider_config_results) == 2

@@ -85,6 +85,29 @@ def test_every_lab_has_a_current_transcript_and_a_page():
     assert not stray, f"transcripts of no current lab input (delete them): {stray}"
 
 
+def test_the_lab_index_page_is_written_again_when_quoting_changes_and_only_then():
+    """The lab index is drawn from what the pages quote, noted as they are read: a page that
+    starts or stops quoting a lab gets the index page written again (without reading it again);
+    a build where nothing about quoting changed leaves it alone."""
+    from types import SimpleNamespace
+
+    from insider import labs
+
+    env = SimpleNamespace()
+    labs._uses(env)["ch2-envoy/a"] = {"admin-lifecycle"}
+    labs._index_pages(env).add("appendix-lab-env/index")
+    assert labs.rewrite_index_pages(None, env) == ["appendix-lab-env/index"]
+    assert labs.rewrite_index_pages(None, env) == []
+    other = SimpleNamespace()
+    labs._uses(other)["ch2-envoy/b"] = {"admin-lifecycle"}  # read in another process
+    labs.merge(None, env, ["ch2-envoy/b"], other)
+    assert labs.rewrite_index_pages(None, env) == ["appendix-lab-env/index"]
+    labs.purge(None, env, "ch2-envoy/b")
+    assert labs.rewrite_index_pages(None, env) == ["appendix-lab-env/index"]
+    labs._uses(env)["ch2-envoy/a"] = {"admin-lifecycle"}  # read again, quoting the same
+    assert labs.rewrite_index_pages(None, env) == []
+
+
 # -- Planted faults --------------------------------------------------------------------------------
 
 PAGE = "ch0/index.md"

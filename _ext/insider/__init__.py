@@ -10,13 +10,14 @@
 - printed: the preface as one chapter of the PDF.
 - lightpages, icons: light pages (no FontAwesome, no search index outside search, deferred
   scripts, slimmed theme CSS, a description per page).
-- speed: build work the toolchain repeats for nothing (MyST's per-message settings and parser).
+- speed, sidebar: build work the toolchain repeats for nothing (MyST's per-message settings
+  and parser; every page's headings copied to draw each page's sidebar).
 """
 
-from . import configcheck, diagrams, editions, flags, labs, lightpages, printed, search, sourcerefs, speed
+from . import configcheck, diagrams, editions, flags, labs, lightpages, printed, search, sidebar, sourcerefs, speed
 
 
 def setup(app):
-    for module in (speed, sourcerefs, diagrams, labs, flags, configcheck, search, editions, printed, lightpages):
+    for module in (speed, sidebar, sourcerefs, diagrams, labs, flags, configcheck, search, editions, printed, lightpages):
         module.setup(app)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

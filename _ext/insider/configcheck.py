@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import gzip
+import hashlib
 import importlib
 import pkgutil
 import re
@@ -220,6 +221,8 @@ def check_block(text: str) -> str | None:
 
 
 def check_doctree(app, doctree) -> None:
+    """On each page read: no Chinese in code blocks; note the YAML blocks to validate."""
+    blocks = []
     for block in doctree.findall(nodes.literal_block):
         for offset, line in enumerate(block.astext().splitlines()):
             if HAN.search(line):
@@ -231,18 +234,73 @@ def check_doctree(app, doctree) -> None:
                     subtype="code",
                 )
                 break
-        if block.get("language") not in ("yaml", "yml"):
-            continue
-        try:
-            check_block(block.astext())
-        except ConfigError as err:
-            logger.warning(
-                f"config example: {err}",
-                location=block,
-                type="insider",
-                subtype="config",
-            )
+        if block.get("language") in ("yaml", "yml"):
+            blocks.append((block.line or 0, block.astext()))
+    if blocks:
+        _blocks(app.env)[app.env.docname] = blocks
+
+
+# The YAML blocks are validated once per build, in the main process, after every page is read:
+# pages read in parallel would each load the Envoy API and the CRDs again in a process of
+# their own. Results are remembered by content (the block, this module, the CRDs and the
+# envoy-data-plane release), so an edit validates only the blocks it changed; every block of
+# the book is looked up on every build, so an invalid example fails every build, not only the
+# one that read its page.
+
+
+def _blocks(env) -> dict[str, list[tuple[int, str]]]:
+    return env.__dict__.setdefault("insider_config_blocks", {})
+
+
+def purge(app, env, docname) -> None:
+    _blocks(env).pop(docname, None)
+
+
+def merge(app, env, docnames, other) -> None:
+    theirs = _blocks(other)
+    for docname in docnames:
+        if docname in theirs:
+            _blocks(env)[docname] = theirs[docname]
+
+
+@cache
+def validator_key() -> bytes:
+    from importlib.metadata import version
+
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    digest.update(CRDS.read_bytes())
+    digest.update(version("envoy-data-plane").encode())
+    return digest.digest()
+
+
+def problem(text: str) -> str:
+    """Why a YAML block is not a valid configuration example ('' when it is, or is no config)."""
+    try:
+        check_block(text)
+    except ConfigError as err:
+        return str(err)
+    return ""
+
+
+def validate(app, env) -> None:
+    results = env.__dict__.setdefault("insider_config_results", {})
+    used = set()
+    for docname, blocks in sorted(_blocks(env).items()):
+        for line, text in blocks:
+            key = hashlib.sha256(validator_key() + text.encode()).hexdigest()
+            used.add(key)
+            if key not in results:
+                results[key] = problem(text)
+            if results[key]:
+                logger.warning(
+                    f"config example: {results[key]}", location=(docname, line), type="insider", subtype="config"
+                )
+    for key in set(results) - used:
+        del results[key]
 
 
 def setup(app):
     app.connect("doctree-read", check_doctree)
+    app.connect("env-purge-doc", purge)
+    app.connect("env-merge-info", merge)
+    app.connect("env-updated", validate)

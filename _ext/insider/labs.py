@@ -25,6 +25,7 @@ from docutils import nodes
 from docutils.parsers.rst import directives
 from sphinx import addnodes
 from sphinx.util import logging
+from sphinx.transforms.post_transforms import SphinxPostTransform
 from sphinx.util.docutils import SphinxDirective
 
 from . import labstore
@@ -51,6 +52,7 @@ class LabDirective(SphinxDirective):
         name = self.arguments[0].strip()
         if name not in labstore.lab_names():
             return self.problem(f"unknown lab {name!r} (labs: {', '.join(labstore.lab_names())})")
+        _uses(self.env).setdefault(self.env.docname, set()).add(name)
         for path in labstore.inputs(name):
             self.env.note_dependency(str(path))
         language = self.env.config.language if self.env.config.language in CAPTIONS else "en"
@@ -108,19 +110,83 @@ class LabDirective(SphinxDirective):
         return wrapper
 
 
+# Which pages quote which labs, noted as the pages are read; the lab index is drawn from it when
+# its page is written, and its page is written again whenever it changes (not re-read: a page
+# that starts or stops quoting a lab does not make the index page's source outdated).
+
+
+def _uses(env) -> dict[str, set[str]]:
+    return env.__dict__.setdefault("insider_lab_uses", {})
+
+
+def _index_pages(env) -> set[str]:
+    return env.__dict__.setdefault("insider_lab_index_pages", set())
+
+
+def purge(app, env, docname) -> None:
+    _uses(env).pop(docname, None)
+    _index_pages(env).discard(docname)
+
+
+def merge(app, env, docnames, other) -> None:
+    for docname in docnames:
+        if docname in _uses(other):
+            _uses(env)[docname] = _uses(other)[docname]
+        if docname in _index_pages(other):
+            _index_pages(env).add(docname)
+
+
+def rewrite_index_pages(app, env) -> list[str]:
+    shown = sorted((docname, sorted(names)) for docname, names in _uses(env).items())
+    if shown == env.__dict__.get("insider_lab_uses_shown"):
+        return []
+    env.insider_lab_uses_shown = shown
+    return sorted(_index_pages(env))
+
+
+class lab_index(nodes.General, nodes.Element):
+    """Where the lab index goes; LabIndexTable draws it when the page is written."""
+
+
 class LabIndexDirective(SphinxDirective):
     """``{lab-index}``: a table of every lab — its name, what it shows (SUMMARY_ZH or TITLE from its
     lab.py, by the edition's language) and the pages that quote it — made from the labs themselves,
     so the guide cannot fall behind them."""
 
-    HEADERS = {"zh_CN": ("实验", "展示什么", "引用它的页面"), "en": ("Lab", "What it shows", "Pages that quote it")}
-
     def run(self) -> list[nodes.Node]:
-        language = self.env.config.language if self.env.config.language in self.HEADERS else "en"
-        srcdir = self.env.srcdir
-        pages = sorted(p for p in srcdir.rglob("*.md") if self.env.path2doc(str(p)) in self.env.found_docs)
-        for page in pages:  # a page that starts or stops quoting a lab changes this table
-            self.env.note_dependency(str(page))
+        language = _language(self.env)
+        for name in labstore.lab_names():
+            self.env.note_dependency(str(labstore.LABS / name / "lab.py"))
+            if not labstore.lab_meta(name).get(SUMMARY[language]):
+                logger.warning(
+                    f"lab {name!r} has no {SUMMARY[language]} in its lab.py",
+                    location=self.get_location(), type="insider", subtype="lab",
+                )  # fmt: skip
+        _index_pages(self.env).add(self.env.docname)
+        return [lab_index()]
+
+
+SUMMARY = {"zh_CN": "SUMMARY_ZH", "en": "TITLE"}
+HEADERS = {"zh_CN": ("实验", "展示什么", "引用它的页面"), "en": ("Lab", "What it shows", "Pages that quote it")}
+
+
+def _language(env) -> str:
+    return env.config.language if env.config.language in HEADERS else "en"
+
+
+class LabIndexTable(SphinxPostTransform):
+    default_priority = 5  # before the references in it are resolved
+
+    def run(self, **kwargs) -> None:
+        for placeholder in self.document.findall(lab_index):
+            placeholder.replace_self(self.table())
+
+    def table(self) -> nodes.table:
+        language = _language(self.env)
+        using: dict[str, list[str]] = {}
+        for docname, names in _uses(self.env).items():
+            for name in names:
+                using.setdefault(name, []).append(docname)
         table = nodes.table(classes=["insider-lab-index"])
         group = nodes.tgroup(cols=3)
         table += group
@@ -128,40 +194,38 @@ class LabIndexDirective(SphinxDirective):
             group += nodes.colspec(colwidth=width)
         head = nodes.thead()
         group += head
-        head += self._row([nodes.Text(h) for h in self.HEADERS[language]])
+        head += _row([nodes.Text(h) for h in HEADERS[language]])
         body = nodes.tbody()
         group += body
-        problems = []
         for name in labstore.lab_names():
-            self.env.note_dependency(str(labstore.LABS / name / "lab.py"))
-            meta = labstore.lab_meta(name)
-            summary = meta.get("SUMMARY_ZH" if language == "zh_CN" else "TITLE")
+            summary = labstore.lab_meta(name).get(SUMMARY[language])
             if not summary:
-                problems.append(f"lab {name!r} has no {'SUMMARY_ZH' if language == 'zh_CN' else 'TITLE'} in its lab.py")
-                continue
+                continue  # reported when the page was read
             links = nodes.paragraph()
-            for i, page in enumerate(labstore.pages_using(name, pages)):
-                docname = self.env.path2doc(str(page))
+            for i, docname in enumerate(sorted(using.get(name, []))):
                 if i:
                     links += nodes.Text(", " if language != "zh_CN" else "、")
                 ref = addnodes.pending_xref("", refdomain="std", reftype="doc", reftarget="/" + docname, refexplicit=False)
                 ref += nodes.inline("", docname)
                 links += ref
-            body += self._row([nodes.literal(name, name), nodes.Text(summary), links])
-        for problem in problems:
-            logger.warning(problem, location=self.get_location(), type="insider", subtype="lab")
-        return [table]
+            body += _row([nodes.literal(name, name), nodes.Text(summary), links])
+        return table
 
-    @staticmethod
-    def _row(cells) -> nodes.row:
-        row = nodes.row()
-        for cell in cells:
-            entry = nodes.entry()
-            entry += cell if isinstance(cell, nodes.paragraph) else nodes.paragraph("", "", cell)
-            row += entry
-        return row
+
+def _row(cells) -> nodes.row:
+    row = nodes.row()
+    for cell in cells:
+        entry = nodes.entry()
+        entry += cell if isinstance(cell, nodes.paragraph) else nodes.paragraph("", "", cell)
+        row += entry
+    return row
 
 
 def setup(app):
     app.add_directive("lab", LabDirective)
     app.add_directive("lab-index", LabIndexDirective)
+    app.add_node(lab_index)
+    app.add_post_transform(LabIndexTable)
+    app.connect("env-purge-doc", purge)
+    app.connect("env-merge-info", merge)
+    app.connect("env-updated", rewrite_index_pages)

@@ -68,12 +68,6 @@ def lab_meta(name: str) -> dict[str, str]:
     return {key: "".join(re.findall(r'"([^"\n]*)"', value)) for key, value in META.findall(text)}
 
 
-def pages_using(name: str, pages: list[Path]) -> list[Path]:
-    """The book's pages that show a lab's transcript or files."""
-    pattern = re.compile(rf"^```{{lab}} {re.escape(name)}\s*$", re.M)
-    return [p for p in pages if pattern.search(p.read_text(encoding="utf-8"))]
-
-
 def transcript_path(name: str, key: str | None = None) -> Path:
     return STORE / f"{name}.{key or lab_key(name)}.txt"
 

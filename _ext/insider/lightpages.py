@@ -21,6 +21,7 @@ index (search-as-you-type is off, so only search.html needs it). What this modul
 from __future__ import annotations
 
 import hashlib
+import pickle
 import re
 from pathlib import Path
 
@@ -157,21 +158,28 @@ def page_context(app, pagename, templatename, context, doctree) -> None:
 WORD = re.compile(r"-?[A-Za-z_][\w-]*")
 
 
-def built_pages(outdir: Path) -> dict[Path, str]:
-    return {
-        page: page.read_text(encoding="utf-8")
-        for page in outdir.rglob("*.html")
-        if page.relative_to(outdir).parts[0] != "_static"
-    }
+CLASS_ATTRIBUTE = re.compile(r'class="([^"]*)"')
+ID_ATTRIBUTE = re.compile(r'id="([^"]*)"')
 
 
-def used_names(pages: dict[Path, str], static: Path) -> set[str]:
-    """Every class and id in the built pages, and every word in the scripts they load."""
+def _attribute_values(pattern: re.Pattern, html: str):
+    """Values of an attribute, where its name starts a word (not data-id, not xml:id)."""
+    for match in pattern.finditer(html):
+        start = match.start()
+        if not start or not (html[start - 1].isalnum() or html[start - 1] == "_"):
+            yield match.group(1)
+
+
+def page_names(html: str) -> set[str]:
+    """Every class and id in a written page."""
+    names = {name for value in _attribute_values(CLASS_ATTRIBUTE, html) for name in value.split()}
+    names.update(_attribute_values(ID_ATTRIBUTE, html))
+    return names
+
+
+def script_names(static: Path) -> set[str]:
+    """Every word in the scripts the pages load (a class named there is used, too)."""
     names: set[str] = set()
-    for html in pages.values():
-        for value in re.findall(r'\bclass="([^"]*)"', html):
-            names.update(value.split())
-        names.update(re.findall(r'\bid="([^"]*)"', html))
     for script in static.rglob("*.js"):
         names.update(WORD.findall(script.read_text(encoding="utf-8", errors="replace")))
     return names
@@ -280,6 +288,11 @@ def cached_slim_stylesheet(cache: Path, source: str, used: set[str]) -> str:
 
 
 def slim_site(app, exception) -> None:
+    """After each HTML build: drop unused theme assets, translate the interface around each page
+    written, slim the theme's stylesheets to the classes and ids the pages use, and point every
+    page at them. A page this build did not write keeps what an earlier build gave it: its
+    names are remembered (by its size and modification time), and it is read again only when
+    the stylesheets change."""
     if exception or app.builder.name != "html":
         return
     outdir = Path(app.outdir)
@@ -294,16 +307,42 @@ def slim_site(app, exception) -> None:
                 target.parent.rmdir()
         elif target.exists():
             target.unlink()
-    written = built_pages(outdir)
-    pages = {page: translate_page(html, app.config.language) for page, html in written.items()}
-    used = used_names(pages, static)
+    memory = Path(app.doctreedir) / "insider-slim-pages.pickle"
+    try:
+        remembered = pickle.loads(memory.read_bytes())
+    except (OSError, pickle.UnpicklingError, EOFError):
+        remembered = {}
+    known = remembered.get("pages", {})
+    names: dict[Path, set[str]] = {}
+    written: dict[Path, str] = {}  # pages read this time, as they are on disk
+    pages: dict[Path, str] = {}  # the same, with the interface translated
+    for page in outdir.rglob("*.html"):
+        if page.relative_to(outdir).parts[0] == "_static":
+            continue
+        stat = page.stat()
+        held = known.get(page)
+        if held and held[0] == (stat.st_mtime_ns, stat.st_size):
+            names[page] = held[1]
+            continue
+        written[page] = page.read_text(encoding="utf-8")
+        pages[page] = translate_page(written[page], app.config.language)
+        names[page] = page_names(pages[page])
+    used = set().union(*names.values()) | script_names(static)
     versions = {}
     cache = Path(app.doctreedir) / "insider-slim-css"
     for relative, source in THEME_STYLESHEETS.items():
         css = cached_slim_stylesheet(cache, source.read_text(encoding="utf-8"), used)
         (static / relative).write_text(css, encoding="utf-8")
         versions[relative] = digest(css)
+    if versions != remembered.get("versions"):  # every page must link the new stylesheets
+        for page in names.keys() - pages.keys():
+            written[page] = pages[page] = page.read_text(encoding="utf-8")
     version_links(pages, versions, written)
+    known = {}
+    for page in names:
+        stat = page.stat()
+        known[page] = ((stat.st_mtime_ns, stat.st_size), names[page])
+    memory.write_bytes(pickle.dumps({"pages": known, "versions": versions}))
 
 
 def version_links(pages: dict[Path, str], versions: dict[str, str], written: dict[Path, str]) -> None:

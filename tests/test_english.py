@@ -143,6 +143,26 @@ def variant_problems(msgs: list[Message]) -> list[str]:
     return found
 
 
+# Calques blind reviews kept finding (CONTRIBUTING.md, "Words that translate badly by reflex").
+REFLEX = {
+    r"\banswers? (?:with )?(?:an? )?[1-5]\d\d\b": "'returns' or 'responds with a …'",
+    r"\bgets? [1-5]\d\d\b": "'receives a …'",
+    r"\bthis page reads\b": "'this page walks through'",
+    r"\bstart on (?:a single|one) machine\b": "'start with a single machine'",
+    r"\bleaves at (?:its|the|an?) [\w-]+ rule\b": "'is let through by … rule'",
+}
+
+
+def reflex_problems(msgs: list[Message]) -> list[str]:
+    found = []
+    for m in msgs:
+        text = prose(m.text)
+        for pattern, preferred in REFLEX.items():
+            if hit := re.search(pattern, text, re.I):
+                found.append(f"{m.catalog}:{m.line}: {hit.group(0)!r} is a calque: write {preferred}")
+    return found
+
+
 def glossary_terms() -> dict[str, str]:
     """English term (lower case) -> how the glossary writes it."""
     text = (CATALOGS / "glossary.po").read_text(encoding="utf-8")
@@ -256,6 +276,11 @@ def test_one_form_for_each_term_variant(msgs):
     assert not found, "\n".join(found[:40])
 
 
+def test_no_reflex_calques(msgs):
+    found = reflex_problems(msgs)
+    assert not found, "\n".join(found)
+
+
 def test_glossary_terms_keep_the_glossarys_case(msgs):
     found = term_case_problems(msgs, glossary_terms())
     assert not found, "\n".join(found)
@@ -293,6 +318,9 @@ def test_each_check_fails_on_a_planted_fault(tmp_path):
     assert spelling_problems(planted("Envoy's behaviour is modelled on …"))
     assert variant_problems(planted("ztunnel handles Layer 4 only."))
     assert not variant_problems(planted("ztunnel handles L4 only; the player 4 wins."))
+    assert reflex_problems(planted("Without a route, Envoy answers 404 itself."))
+    assert reflex_problems(planted("The connection leaves at its exclusion rule."))
+    assert not reflex_problems(planted("Envoy responds with a 404, and the client receives a 404."))
     assert term_case_problems(planted("The request reaches the {term}`Sidecar <边车>` first."), {"sidecar": "sidecar"})
     assert not term_case_problems(planted("{term}`Sidecar <边车>` proxies sit beside the app."), {"sidecar": "sidecar"})
     assert punctuation_problems(planted("the listener，then the filter chain"))

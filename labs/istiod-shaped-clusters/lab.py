@@ -16,18 +16,29 @@ that writes each field:
 - v2: the same plus outlierDetection: istiod fills in enforcing_success_rate 0 and
   healthy_panic_threshold 0, and the endpoints get priorities by locality (zone-1 0, zone-2 1).
 
+- v3: the same snapshot plus four more Services on the same three Pods, each with a
+  DestinationRule that sets one more knob: capped (connectionPool.http.http2MaxRequests 2),
+  hashed (loadBalancer.consistentHash.httpHeaderName x-user), weighted (localityLbSetting.distribute
+  50/50 between the zones) and sessions (labeled istio.io/persistent-session; Pod a2 is
+  terminating but still serving, so istiod sends it as DRAINING).
+
 Sections: v1-cluster, v1-endpoints, spread, idle, overflow, overflow-stats, overflow-log,
-v2-cluster, v2-endpoints, local, eject, eject-hosts, failover, failover-log.
+v2-cluster, v2-endpoints, local, eject, eject-hosts, failover, failover-log,
+max-requests, max-requests-stats, hash-cluster, hash, distribute-weights, distribute,
+draining-hosts, draining.
 """
 
 import json
+import math
 import time
 
 from labs.kit import LabFailure
 
-TITLE = "istiod-shaped clusters: connectionPool, outlierDetection and locality priorities in a real Envoy"
+TITLE = ("istiod-shaped clusters: connectionPool, outlierDetection, locality priorities and weights, "
+         "consistent hashing and DRAINING endpoints in a real Envoy")
 SUMMARY_ZH = ("按 istiod 的生成方式下发 DestinationRule 对应的集群与端点：连接池阈值造成的 UO、空闲超时、"
-              "异常检测逐出，以及本地可用区端点全被逐出后流量转到下一优先级。")
+              "异常检测逐出，本地可用区端点全被逐出后流量转到下一优先级；"
+              "再加 http2MaxRequests 的并发上限、按请求头的一致性哈希、distribute 权重与 DRAINING 端点。")
 NEEDS_ROOT = True
 USES = ["xds_server.py"]
 NORMALIZE = []
@@ -48,27 +59,47 @@ DR_V1 = {"connectionPool": {"tcp": {"maxConnections": 1},
 DR_V2 = {**DR_V1, "outlierDetection": {"consecutive5xxErrors": 2, "interval": "1s", "baseEjectionTime": "30s",
                                        "maxEjectionPercent": 100}}  # fmt: skip
 
+# v3: four more Services selecting the same Pods, each with its own DestinationRule (host: DR).
+PERSISTENT_SESSION = "istio.io/persistent-session"  # features.PersistentSessionLabel (the default name)
+DR_V3 = {
+    "capped": {"connectionPool": {"http": {"http2MaxRequests": 2}}},
+    "hashed": {"loadBalancer": {"consistentHash": {"httpHeaderName": "x-user"}}},
+    "weighted": {"loadBalancer": {"simple": "ROUND_ROBIN", "localityLbSetting": {"distribute": [
+        {"from": "region-a/zone-1/*", "to": {"region-a/zone-1/*": 50, "region-a/zone-2/*": 50}}]}}},
+    "sessions": {"loadBalancer": {"simple": "ROUND_ROBIN"}},
+}  # fmt: skip
+SERVICE_LABELS = {"sessions": {PERSISTENT_SESSION: "session"}}  # the Service's labels (the cookie name)
+# endpointHealthStatus: a Pod not ready but serving and terminating, of a persistent-session Service.
+DRAINING = {"sessions": {"a2"}}
 
-def cluster(dr: dict) -> dict:
+
+def svc_cluster(name: str) -> str:
+    return f"outbound|8080||{name}.lab.svc.cluster.local"
+
+
+def cluster(dr: dict, name: str = CLUSTER, labels: dict | None = None) -> dict:
     """The outbound Cluster istiod builds for the Service's port 8080 under this DestinationRule."""
-    pool, outlier = dr["connectionPool"], dr.get("outlierDetection")
+    pool, outlier, lb = dr.get("connectionPool", {}), dr.get("outlierDetection"), dr.get("loadBalancer", {})
+    tcp, http = pool.get("tcp", {}), pool.get("http", {})
     c = {
-        "name": CLUSTER,
+        "name": name,
         # ClusterBuilder.buildCluster: a Kubernetes Service resolves to an EDS cluster;
         # maybeApplyEdsConfig: endpoints over ADS, named like the cluster, no initial fetch timeout.
         "type": "EDS",
-        "eds_cluster_config": {"service_name": CLUSTER,
+        "eds_cluster_config": {"service_name": name,
                                "eds_config": {"ads": {}, "initial_fetch_timeout": "0s", "resource_api_version": "V3"}},
         # ClusterBuilder.applyDefaultConnectionPool: MeshConfig connectTimeout (10 s) unless tcp.connectTimeout.
         "connect_timeout": "10s",
-        # applyLoadBalancer -> applyRoundRobinLoadBalancer (loadBalancer.simple: ROUND_ROBIN).
-        "lb_policy": "ROUND_ROBIN",
+        # applyLoadBalancer: applyRoundRobinLoadBalancer for simple ROUND_ROBIN; with no simple,
+        # applySimpleDefaultLoadBalancer (LEAST_REQUEST), which ApplyRingHashLoadBalancer then
+        # replaces for a consistentHash (set below).
+        "lb_policy": "ROUND_ROBIN" if lb.get("simple") == "ROUND_ROBIN" else "LEAST_REQUEST",
         # ClusterBuilder.applyConnectionPool over getDefaultCircuitBreakerThresholds: what the DR sets
         # (> 0), MaxUint32 for the rest; track_remaining is !DISABLE_TRACK_REMAINING_CB_METRICS = false.
         "circuit_breakers": {"thresholds": [{
-            "max_connections": pool["tcp"]["maxConnections"],
-            "max_pending_requests": pool["http"]["http1MaxPendingRequests"],
-            "max_requests": MAX,
+            "max_connections": tcp.get("maxConnections", MAX),
+            "max_pending_requests": http.get("http1MaxPendingRequests", MAX),
+            "max_requests": http.get("http2MaxRequests", MAX),
             "max_retries": MAX,
         }]},
         # ClusterBuilder.buildCluster always creates common_lb_config; applyOutlierDetection fills it below.
@@ -77,13 +108,20 @@ def cluster(dr: dict) -> dict:
         # clusterWrapper.build adds the default explicit HTTP/1.1 config.
         "typed_extension_protocol_options": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
             "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-            "common_http_protocol_options": {"idle_timeout": pool["http"]["idleTimeout"]},
             "explicit_http_config": {"http_protocol_options": {}},
         }},
         # Left out, as they need Istio's proxy or certificates and do not change what this lab shows:
         # alt_stat_name (the name plus ";", which Istio's stats tags strip), the istio.metadata_exchange
         # filter, the ISTIO_MUTUAL transport socket matches (applyUpstreamTLSSettings), metadata.
     }
+    if "idleTimeout" in http:
+        c["typed_extension_protocol_options"]["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"][
+            "common_http_protocol_options"] = {"idle_timeout": http["idleTimeout"]}
+    if "consistentHash" in lb:
+        # ApplyRingHashLoadBalancer: neither ringHash nor maglev given, so RING_HASH with Envoy's
+        # default ring size written out.
+        c["lb_policy"] = "RING_HASH"
+        c["ring_hash_lb_config"] = {"minimum_ring_size": 1024}
     if outlier:
         # applyOutlierDetection: success-rate ejection always off; consecutive5xxErrors with its
         # enforcement at 100 %; interval, baseEjectionTime, maxEjectionPercent (> 0) copied.
@@ -99,6 +137,12 @@ def cluster(dr: dict) -> dict:
         c["common_lb_config"] = {"healthy_panic_threshold": {"value": 0}}
     # applyLocalityLoadBalancer: locality_weighted_lb_config only with failover, failoverPriority or
     # distribute set; enabled: true alone adds nothing to the cluster.
+    if lb.get("localityLbSetting", {}).get("distribute"):
+        c["common_lb_config"]["locality_weighted_lb_config"] = {}
+    if (labels or {}).get(PERSISTENT_SESSION):
+        # buildOutboundClusters: a Service that SupportsDrainingEndpoints keeps DRAINING hosts for
+        # an explicit override (a session cookie or header) only.
+        c["common_lb_config"]["override_host_status"] = {"statuses": ["HEALTHY", "DRAINING", "UNKNOWN", "DEGRADED"]}
     return c
 
 
@@ -112,16 +156,17 @@ def lb_priority(proxy: str, endpoint: str) -> int:
     return 0 if p[2] == e[2] else 1
 
 
-def endpoints(dr: dict) -> dict:
+def endpoints(dr: dict, name: str = CLUSTER, draining: set | None = None) -> dict:
     """The ClusterLoadAssignment EndpointBuilder.BuildClusterLoadAssignment builds for this proxy."""
-    groups = []
+    groups, draining = [], draining or set()
     # EndpointBuilder.generate: one LocalityLbEndpoints per locality label, sorted by label; each
     # endpoint HEALTHY with weight 1 (buildEnvoyLbEndpoint), the group's weight their sum.
     for label in sorted({loc for _, loc in PODS.values()}):
         region, zone = label.split("/")
+        # buildEnvoyLbEndpoint: health_status is the endpoint's model.HealthStatus (Draining = DRAINING).
         eps = [{"endpoint": {"address": {"socket_address": {"address": addr, "port_value": 8080}}},
-                "health_status": "HEALTHY", "load_balancing_weight": 1}
-               for addr, loc in PODS.values() if loc == label]  # fmt: skip
+                "health_status": "DRAINING" if pod in draining else "HEALTHY", "load_balancing_weight": 1}
+               for pod, (addr, loc) in PODS.items() if loc == label]  # fmt: skip
         groups.append({"locality": {"region": region, "zone": zone}, "lb_endpoints": eps,
                        "load_balancing_weight": len(eps)})  # fmt: skip
     # getOutlierDetectionAndLoadBalancerSettings: failover only with outlierDetection in the DR.
@@ -133,12 +178,29 @@ def endpoints(dr: dict) -> dict:
         for g, p in zip(groups, raw):
             if order.index(p):
                 g["priority"] = order.index(p)
+    # applyLocalityWeights (distribute, which excludes failover): each group whose locality matches a
+    # "to" key gets ceil(group weight * that weight / sum of the matched groups' weights).
+    for rule in dr.get("loadBalancer", {}).get("localityLbSetting", {}).get("distribute", []):
+        if not PROXY_LOCALITY.startswith(rule["from"].rstrip("*").rstrip("/")):
+            continue
+        for to, weight in rule["to"].items():
+            matched = [g for g in groups
+                       if f"{g['locality']['region']}/{g['locality']['zone']}".startswith(to.rstrip("*").rstrip("/"))]
+            total = sum(g["load_balancing_weight"] for g in matched)
+            for g in matched:
+                g["load_balancing_weight"] = math.ceil(g["load_balancing_weight"] * weight / total)
+        break
     # Endpoint metadata (istio workload, tlsMode) is left out: it feeds telemetry and mTLS matching.
-    return {"cluster_name": CLUSTER, "endpoints": groups}
+    return {"cluster_name": name, "endpoints": groups}
 
 
-def snapshot(version: str, dr: dict) -> str:
-    return json.dumps({"version": version, "clusters": [cluster(dr)], "endpoints": [endpoints(dr)]}, indent=1)
+def snapshot(version: str, dr: dict, more: dict | None = None) -> str:
+    """The backend Service under this DR, plus (v3) the Services in ``more`` (host: DR)."""
+    clusters, loads = [cluster(dr)], [endpoints(dr)]
+    for name, svc_dr in (more or {}).items():
+        clusters.append(cluster(svc_dr, svc_cluster(name), SERVICE_LABELS.get(name)))
+        loads.append(endpoints(svc_dr, svc_cluster(name), DRAINING.get(name)))
+    return json.dumps({"version": version, "clusters": clusters, "endpoints": loads}, indent=1)
 
 
 def wait_for(lab, what: str, check, timeout: float = 10.0) -> None:
@@ -163,15 +225,20 @@ def counts(output: str) -> dict[str, int]:
 def run(lab):
     ns = lab.pod("client")
 
-    def stat(name: str) -> int:
-        return lab.stat(ADMIN, f"cluster.{CLUSTER}.{name}", ns=ns)
+    def stat(name: str, svc: str = "backend") -> int:
+        return lab.stat(ADMIN, f"cluster.{svc_cluster(svc)}.{name}", ns=ns)
 
-    def stats(names: str):
+    def stats(names: str, svc: str = "backend"):
         # The cluster's name has five dots: cut keeps what follows it.
-        return lab.sh(f"curl -s '127.0.0.1:{ADMIN}/stats?filter=backend.*\\.({names})$' | cut -d. -f7-", ns=ns)
+        return lab.sh(f"curl -s '127.0.0.1:{ADMIN}/stats?filter={svc}.*\\.({names})$' | cut -d. -f7-", ns=ns)
 
-    def hosts(fields: str):
-        return lab.sh(f"curl -s 127.0.0.1:{ADMIN}/clusters | grep -E '^outbound.*::({fields})::' | cut -d: -f3-", ns=ns)
+    def hosts(fields: str, svc: str = ""):
+        return lab.sh(f"curl -s 127.0.0.1:{ADMIN}/clusters | grep -E '^outbound.*{svc}.*::({fields})::' | cut -d: -f3-",
+                      ns=ns)
+
+    def show_cluster(svc: str, fields: str):
+        return lab.sh(f"curl -s '127.0.0.1:{ADMIN}/config_dump?resource=dynamic_active_clusters' | jq -c "
+                      f"'.configs[].cluster | select(.name | contains(\"{svc}\")) | {{{fields}}}'", ns=ns)
 
     def dumped_cluster():
         path = "config_dump?resource=dynamic_active_clusters"
@@ -181,8 +248,8 @@ def run(lab):
         path = lab.workdir / "access.log"
         return path.read_text().splitlines() if path.exists() else []
 
-    def publish(version: str, dr: dict) -> None:
-        (lab.workdir / "next.json").write_text(snapshot(version, dr))
+    def publish(version: str, dr: dict, more: dict | None = None) -> None:
+        (lab.workdir / "next.json").write_text(snapshot(version, dr, more))
         (lab.workdir / "next.json").rename(lab.workdir / "snapshot.json")  # atomic for the server's poll
 
     lab.start("python3 pods.py " + " ".join(f"{n}={a}" for n, (a, _) in PODS.items()), name="pods", ns=ns,
@@ -324,3 +391,93 @@ def run(lab):
         stats("lb_healthy_panic|upstream_cx_none_healthy")
         lab.fact(stat("lb_healthy_panic") == 0 and stat("upstream_cx_none_healthy") == 0,
                  "no panic and no UH: the failover is the priority mechanism, not panic mode")
+
+    # -- v3: four more Services, one more knob each ------------------------------------------------------
+    publish("v3", DR_V2, DR_V3)
+    wait_for(lab, "the four v3 clusters with their endpoints",
+             lambda: all(stat("membership_total", svc) == 3 for svc in DR_V3) and stat("membership_healthy", "sessions") == 2)
+
+    with lab.section("max-requests"):
+        # http2MaxRequests 2 -> max_requests 2, for HTTP/1.1 upstreams too: it caps active requests.
+        show_cluster("capped", "lb_policy, thresholds: .circuit_breakers.thresholds[0]")
+        out = json.loads(lab.last.output)
+        lab.fact(out == {"lb_policy": "LEAST_REQUEST", "thresholds": {
+            "max_connections": MAX, "max_pending_requests": MAX, "max_requests": 2, "max_retries": MAX}},
+            "capped: max_requests 2, the three other thresholds MaxUint32, LEAST_REQUEST (no simple set)")
+        for i in (1, 2):
+            lab.start("curl -s -o /dev/null -H 'host: capped' 127.0.0.1:8080/delay/1000", name=f"held{i}", ns=ns)
+            wait_for(lab, f"held request {i} active", lambda i=i: stat("upstream_rq_active", "capped") == i)
+        # The third gets a new connection (max_connections is MaxUint32); attaching the request to
+        # it finds two requests active, and the pool fails it with overflow.
+        lab.sh("curl -s -i -H 'host: capped' 127.0.0.1:8080/third | tr -d '\\r' "
+               "| grep -E '^HTTP|^x-envoy-overloaded|reset reason'", ns=ns)
+        lab.fact("HTTP/1.1 503" in lab.last.output and "x-envoy-overloaded: true" in lab.last.output
+                 and "reset reason: overflow" in lab.last.output, "the third request: 503, overloaded, reset reason overflow")
+
+    with lab.section("max-requests-stats"):
+        stats("upstream_cx_total|upstream_rq_active_overflow|upstream_rq_pending_overflow|"
+              "circuit_breakers\\.default\\.rq_open", "capped")
+        lab.fact(stat("upstream_rq_active_overflow", "capped") == 1 and stat("upstream_rq_pending_overflow", "capped") == 0
+                 and stat("circuit_breakers.default.rq_open", "capped") == 1 and stat("upstream_cx_total", "capped") == 3,
+                 "upstream_rq_active_overflow 1, upstream_rq_pending_overflow 0, rq_open 1, 3 connections")
+        for name in ("held1", "held2"):
+            lab.wait(name, timeout=10)
+        wait_for(lab, "the capped requests logged",
+                 lambda: sum(x.split()[3] in ("path=/delay/1000", "path=/third") for x in log_lines()) == 3)
+        # Which Pod served which request is left to LEAST_REQUEST's random choice: left out.
+        lab.sh("grep -E 'path=/(delay/1000|third) ' access.log | cut -d' ' -f1,2,4,5 | sort | uniq -c")
+        lab.fact(counts(lab.last.output) == {
+            "status=200 flags=- path=/delay/1000 details=via_upstream": 2,
+            "status=503 flags=UO path=/third details=upstream_reset_before_response_started{overflow}": 1},
+            "access log: the two held requests 200; the third 503 with flag UO")
+
+    with lab.section("hash-cluster"):
+        show_cluster("hashed", "lb_policy, ring_hash_lb_config")
+        out = json.loads(lab.last.output)
+        lab.fact(out == {"lb_policy": "RING_HASH", "ring_hash_lb_config": {"minimum_ring_size": "1024"}},
+                 "hashed: RING_HASH with minimum_ring_size 1024 written out")
+
+    with lab.section("hash"):
+        # Four requests for each of six users; the body names the Pod and the path (/<user>/<n>).
+        lab.sh("for u in alice bob carol dave erin frank; do curl -s -H 'host: hashed' -H \"x-user: $u\" "
+               "\"127.0.0.1:8080/$u/[1-4]\"; done | cut -d/ -f1,2 | sort -k3 | uniq -c", ns=ns)
+        got = counts(lab.last.output)
+        users = sorted(line.split("/")[-1] for line in got)
+        lab.fact(len(got) == 6 and set(got.values()) == {4}
+                 and users == ["alice", "bob", "carol", "dave", "erin", "frank"],
+                 "each user's four requests all reached one Pod: six (Pod, user) pairs, 4 each")
+
+    with lab.section("distribute-weights"):
+        show_cluster("weighted", "lb_policy, common_lb_config")
+        out = json.loads(lab.last.output)
+        # ROUND_ROBIN is the enum's zero value, which the JSON dump leaves out: null.
+        lab.fact(out == {"lb_policy": None, "common_lb_config": {"locality_weighted_lb_config": {}}},
+                 "weighted: ROUND_ROBIN (null), locality_weighted_lb_config set because distribute is")
+        lab.sh(f"curl -s '127.0.0.1:{ADMIN}/config_dump?resource=dynamic_endpoint_configs&include_eds' | jq -c '.configs[].endpoint_config "
+               "| select(.cluster_name | contains(\"weighted\")) | .endpoints[] "
+               "| {zone: .locality.zone, load_balancing_weight, pods: (.lb_endpoints | length)}'", ns=ns)
+        lab.fact(lab.last.output.split() == ['{"zone":"zone-1","load_balancing_weight":50,"pods":2}',
+                                             '{"zone":"zone-2","load_balancing_weight":50,"pods":1}'],
+                 "zone-1 (2 Pods) and zone-2 (1 Pod) each get locality weight 50")
+
+    with lab.section("distribute"):
+        # Locality first (50/50, strictly alternating for equal weights), then round robin inside it.
+        lab.sh("curl -s -H 'host: weighted' '127.0.0.1:8080/weighted/[1-20]' | cut -d: -f1 | sort | uniq -c", ns=ns)
+        lab.fact(counts(lab.last.output) == {"a1": 5, "a2": 5, "b1": 10},
+                 "twenty requests: zone-2's only Pod b1 gets 10, as many as a1 and a2 together")
+
+    with lab.section("draining-hosts"):
+        hosts("health_flags", "sessions")
+        lab.fact("127.0.1.2:8080::health_flags::/eds_status_draining" in lab.last.output
+                 and lab.last.output.count("::health_flags::healthy") == 2, "a2 carries eds_status_draining; a1, b1 healthy")
+        show_cluster("sessions", "override_host_status: .common_lb_config.override_host_status.statuses")
+        lab.fact(json.loads(lab.last.output)["override_host_status"] == ["HEALTHY", "DRAINING", "UNKNOWN", "DEGRADED"],
+                 "sessions: override_host_status admits DRAINING, for an explicit override only")
+        stats("membership_total|membership_healthy|membership_excluded", "sessions")
+        lab.fact(stat("membership_total", "sessions") == 3 and stat("membership_healthy", "sessions") == 2
+                 and stat("membership_excluded", "sessions") == 1, "3 members: 2 healthy, the draining one excluded")
+
+    with lab.section("draining"):
+        lab.sh("curl -s -H 'host: sessions' '127.0.0.1:8080/sessions/[1-10]' | cut -d: -f1 | sort | uniq -c", ns=ns)
+        lab.fact(counts(lab.last.output) == {"a1": 5, "b1": 5},
+                 "ten new requests: round robin over a1 and b1; the draining a2 gets none")

@@ -7,18 +7,20 @@ Two pods (network namespaces joined by a veth pair):
                      xds-grpc only), the lab's control plane on 127.0.0.1:15010 (serve.py, which runs
                      labs/common/xds_server.py) and Istio 1.30.3's own nat rules; the "application"
                      is curl as uid 1000. Route 10.96.0.0/16 (the ClusterIP stand-ins) via the backend.
-  backend 10.48.0.2-6 the Pods behind the services: reviews-v1 .2, reviews-v2 .3, ratings .4
+  backend 10.48.0.2-7 the Pods behind the services: reviews-v1 .2, reviews-v2 .3, ratings .4
                      (labs/common/upstream.py), mail .5 (banner.py, a server-first service); nothing
-                     listens on details' .6. One DNAT rule stands in for kube-proxy: 10.96.0.20:9080
+                     listens on details' .6; reviews-v3 .7 starts in the section mirror. One DNAT rule stands in for kube-proxy: 10.96.0.20:9080
                      (reviews' ClusterIP) -> reviews-v1, used only when a connection bypasses Envoy's
                      routing and leaves through PassthroughCluster.
 
 snapshot.py writes what istiod would generate (each field's istiod function in a comment there):
-v1 the mesh as is; v2 the same with MeshConfig protocolDetectionTimeout 1s; v3 with a Sidecar whose
+v1 the mesh as is; v2 the same with reviews v3 and four more VirtualService rules (mirror, fault,
+rewrite, redirect); v3 the mesh with MeshConfig protocolDetectionTimeout 1s; v4 with a Sidecar whose
 egress imports only ./ratings.default.svc.cluster.local.
 
 Sections: start, listeners, route-config, vs-routes, default-route, split, timeout, retries,
-default-retries, no-route, pod-ip, sniff-hang, sniff-timeout, sidecar-scope.
+default-retries, no-route, mirror, fault, rewrite, redirect, pod-ip, sniff-hang, sniff-timeout,
+sidecar-scope.
 """
 
 import re
@@ -26,8 +28,10 @@ import time
 
 from labs.kit import LabFailure
 
-TITLE = "istiod-shaped xDS on a real Envoy: per-port listeners, route names, a VirtualService's split, timeout, retries, NR, sniffing"
-SUMMARY_ZH = "把 istiod 为一个 Sidecar 生成的监听器、路由、集群和端点经 ADS 下发给真实的 Envoy：按端口的监听器与路由命名、VirtualService 的分流、超时、重试、NR、PassthroughCluster、协议探测与 Sidecar 资源的裁剪。"
+TITLE = ("istiod-shaped xDS on a real Envoy: per-port listeners, route names, a VirtualService's split, timeout, "
+         "retries, mirror, fault, rewrite, redirect, NR, sniffing")  # fmt: skip
+SUMMARY_ZH = ("把 istiod 为一个 Sidecar 生成的监听器、路由、集群和端点经 ADS 下发给真实的 Envoy：按端口的监听器与路由命名、"
+              "VirtualService 的分流、超时、重试、镜像、故障注入、重写、重定向、NR、PassthroughCluster、协议探测与 Sidecar 资源的裁剪。")  # fmt: skip
 NEEDS_ROOT = True
 USES = ["xds_server.py", "upstream.py"]
 
@@ -40,7 +44,8 @@ PY = "/usr/bin/python3"  # the client runs as uid 1000, which may not read the l
 ENVOY = ("envoy -c envoy.yaml --concurrency 1 --disable-hot-restart --file-flush-interval-msec 100 "
          "--log-level warn")  # fmt: skip
 REVIEWS = "reviews.default.svc.cluster.local"
-V1, V2 = f"outbound|9080|v1|{REVIEWS}", f"outbound|9080|v2|{REVIEWS}"
+V1, V2, V3 = (f"outbound|9080|{v}|{REVIEWS}" for v in ("v1", "v2", "v3"))
+REVIEWS_V3_IP = "10.48.0.7"  # snapshot.REVIEWS_V3
 RATINGS = "outbound|9080||ratings.default.svc.cluster.local"
 DETAILS = "outbound|9080||details.default.svc.cluster.local"
 MAIL_LISTENER = "10.96.0.40_2525"
@@ -107,6 +112,13 @@ class AccessLog:
         return self.lab.last.output
 
 
+def show_route(lab, name: str, fields: str):
+    """One route of reviews' virtual host in Envoy's config_dump, with the fields jq picks."""
+    return lab.sh(f"curl -s '127.0.0.1:{ADMIN}/config_dump?resource=dynamic_route_configs' | jq '.configs[].route_config "
+                  f".virtual_hosts[] | select(.name == \"{REVIEWS}:9080\") | .routes[] | select(.name == \"{name}\") "
+                  f"| {fields}'", ns="client")  # fmt: skip
+
+
 def push(lab, version: str, args: str = "") -> None:
     """Write the next snapshot beside the served one and move it over it (the control plane polls
     the file's mtime); wait until Envoy has ACKed every type the new version changed."""
@@ -121,6 +133,7 @@ def push(lab, version: str, args: str = "") -> None:
 
     wait_for(lab, f"the ACKs of {version} ({', '.join(changed)})", acked)
     wait_for(lab, "no listener warming", lambda: stats(lab).get("listener_manager.total_listeners_warming", 0) == 0)
+    wait_for(lab, "no cluster warming", lambda: stats(lab).get("cluster_manager.warming_clusters", 0) == 0)
 
 
 def run(lab):
@@ -277,6 +290,78 @@ def run(lab):
         show_stats(lab, r"^http\.outbound_0\.0\.0\.0_9080\.(no_route|rq_total)$")
         lab.fact(stats(lab)["http.outbound_0.0.0.0_9080.no_route"] == 1, "http.outbound_0.0.0.0_9080.no_route 1")
 
+    with lab.section("mirror"):
+        # A new version, reviews v3, joins the mesh; v2 of the snapshot adds it and the four rules.
+        lab.sh(f"ip addr add {REVIEWS_V3_IP}/24 dev insbackend", ns=backend, record=False)
+        lab.start(f"python3 common/upstream.py --host {REVIEWS_V3_IP} --port 9080 --name reviews-v3", name="reviews-v3",
+                  ns=backend, ready=lab.port_open(9080, ns=backend, host=REVIEWS_V3_IP))  # fmt: skip
+        push(lab, "v2", "--knob-rules ")
+        show_route(lab, "mirror", "{name, match, cluster: .route.cluster, request_mirror_policies: .route.request_mirror_policies}")
+        out = lab.last.output
+        lab.fact(f'"cluster": "{V1}"' in out and f'"cluster": "{V3}"' in out and '"numerator": 100' in out
+                 and '"trace_sampled": false' in out and '"disable_shadow_host_suffix_append": true' in out,
+                 "route mirror: cluster v1, one request_mirror_policies entry to v3 at 100 %, trace_sampled false, "
+                 "no -shadow suffix")  # fmt: skip
+        got = request(lab, "reviews", "10.96.0.20", "/mirror/1")
+        lab.fact(got == "200", "the client gets v1's answer: 200")
+        line = log.show()
+        lab.fact("200 flags=- details=via_upstream route=mirror" in line and f"cluster={V1}" in line,
+                 "access log: route mirror, cluster v1 (the copy has no line of its own)")  # fmt: skip
+        # The copy is sent beside the request and its answer thrown away: wait until it has arrived.
+        wait_for(lab, "the mirrored request", lambda: stats(lab).get(f"cluster.{V3}.upstream_rq_total", 0) == 1)
+        show_stats(lab, r"^cluster\.outbound\|9080\|v3\|reviews\.default\.svc\.cluster\.local\.upstream_rq_(total|200)$")
+        s = stats(lab)
+        lab.fact(s[f"cluster.{V3}.upstream_rq_total"] == 1 and s[f"cluster.{V3}.upstream_rq_200"] == 1,
+                 "the shadow cluster v3: upstream_rq_total 1, upstream_rq_200 1")  # fmt: skip
+        lab.sh("grep -o 'GET .*' reviews-v3.log")
+        lab.fact(lab.last.output.strip() == "GET /mirror/1 -> 200", "reviews-v3 saw the copy, same path")
+
+    with lab.section("fault"):
+        show_route(lab, "fault", "{name, match, cluster: .route.cluster, typed_per_filter_config}")
+        out = lab.last.output
+        lab.fact('"envoy.filters.http.fault"' in out and '"fixed_delay": "0.100s"' in out and '"http_status": 503' in out
+                 and out.count('"numerator": 1000000') == 2 and out.count('"denominator": "MILLION"') == 2,
+                 "route fault: typed_per_filter_config envoy.filters.http.fault, delay 0.100s and abort 503, "
+                 "each at 1000000 per MILLION")  # fmt: skip
+        got = request(lab, "reviews", "10.96.0.20", "/fault/1")
+        lab.fact(got == "503", "the client gets 503")
+        line = log.show()
+        # The delay is timing: the lab asserts only that it was injected (the flag DI and a counter), not how long.
+        lab.fact("503 flags=DI,FI details=fault_filter_abort route=fault" in line and "upstream=- attempts=0" in line,
+                 "access log: DI,FI, fault_filter_abort, route fault, no upstream attempt")  # fmt: skip
+        show_stats(lab, r"^http\.outbound_0\.0\.0\.0_9080\.fault\.(aborts_injected|delays_injected)$")
+        s = stats(lab)
+        lab.fact(s["http.outbound_0.0.0.0_9080.fault.aborts_injected"] == 1
+                 and s["http.outbound_0.0.0.0_9080.fault.delays_injected"] == 1,
+                 "fault.delays_injected 1, fault.aborts_injected 1")  # fmt: skip
+        lab.sh("grep -c 'GET /fault' reviews-v1.log || true")
+        lab.fact(lab.last.output.strip() == "0", "reviews-v1 never saw the request: the abort comes before the router")
+
+    with lab.section("rewrite"):
+        show_route(lab, "rewrite", "{name, match, cluster: .route.cluster, prefix_rewrite: .route.prefix_rewrite}")
+        out = lab.last.output
+        lab.fact('"prefix": "/v1/reviews"' in out and '"prefix_rewrite": "/reviews"' in out,
+                 "route rewrite: prefix /v1/reviews, prefix_rewrite /reviews")  # fmt: skip
+        lab.sh("curl -s --resolve reviews:9080:10.96.0.20 http://reviews:9080/v1/reviews/7", ns=client, user=APP_UID)
+        lab.fact(lab.last.output.strip() == "reviews-v1: GET /reviews/7",
+                 "the upstream sees /reviews/7: only the matched prefix was replaced")  # fmt: skip
+        line = log.show()
+        lab.fact('"GET /reviews/7"' in line and "route=rewrite" in line and f"cluster={V1}" in line,
+                 "access log: route rewrite, cluster v1, and %REQ(:PATH)% is already the rewritten path")  # fmt: skip
+
+    with lab.section("redirect"):
+        show_route(lab, "redirect", "{name, match, redirect, route}")
+        out = lab.last.output
+        lab.fact('"path_redirect": "/reviews"' in out and '"route": null' in out and "response_code" not in out,
+                 "route redirect: path_redirect /reviews, no route action; response_code is the enum's zero, 301")  # fmt: skip
+        lab.sh("curl -s -o /dev/null -w '%{http_code} %header{location}\\n' --resolve reviews:9080:10.96.0.20 "
+               "http://reviews:9080/old/reviews/7", ns=client, user=APP_UID)  # fmt: skip
+        lab.fact(lab.last.output.strip() == "301 http://reviews:9080/reviews",
+                 "301, Location http://reviews:9080/reviews: the whole path replaced, scheme and host kept")  # fmt: skip
+        line = log.show()
+        lab.fact("301 flags=- details=direct_response route=redirect cluster=-" in line,
+                 "access log: 301 from the route itself, no cluster")  # fmt: skip
+
     with lab.section("pod-ip"):
         lab.sh("curl -s http://10.48.0.4:9080/", ns=client, user=APP_UID)
         lab.fact(lab.last.output.strip() == "ratings: GET /", "a request to ratings' Pod IP is answered by ratings")
@@ -301,7 +386,7 @@ def run(lab):
         lab.fact(lab.last.output.strip() == "0", "the mail server saw no connection from the client pod")
 
     with lab.section("sniff-timeout"):
-        push(lab, "v2", "--protocol-detection-timeout 1s ")
+        push(lab, "v3", "--protocol-detection-timeout 1s ")
         lab.sh(f"curl -s '127.0.0.1:{ADMIN}/config_dump?resource=dynamic_listeners' | jq -c '[.configs[].active_state.listener "
                "| select(.name != \"virtualOutbound\")] | sort_by(.name)[] | {name, listener_filters_timeout}'", ns=client)  # fmt: skip
         lab.fact(lab.last.output.count('"listener_filters_timeout":"1s"') == 2, "the listeners now carry a 1s timeout")
@@ -316,7 +401,7 @@ def run(lab):
                  "one listener filter timeout, one TCP proxy session to mail")  # fmt: skip
 
     with lab.section("sidecar-scope"):
-        push(lab, "v3", "--egress ./ratings.default.svc.cluster.local ")
+        push(lab, "v4", "--egress ./ratings.default.svc.cluster.local ")
         lab.sh(f"curl -s '127.0.0.1:{ADMIN}/config_dump?resource=dynamic_route_configs' | jq -c '.configs[].route_config "
                "| select(.name == \"9080\") | {name, virtual_hosts: [.virtual_hosts[].name]}'", ns=client)  # fmt: skip
         lab.fact(lab.last.output.strip() == '{"name":"9080","virtual_hosts":["ratings.default.svc.cluster.local:9080","allow_any"]}',

@@ -1,7 +1,8 @@
 """The xDS resources istiod 1.30.3 would send the sidecar of productpage (namespace default) in a
 small mesh, written out as a snapshot for labs/common/xds_server.py.
 
-    python3 snapshot.py --version v1 [--protocol-detection-timeout 1s] [--egress ./ratings.default.svc.cluster.local]
+    python3 snapshot.py --version v1 [--knob-rules] [--protocol-detection-timeout 1s]
+                        [--egress ./ratings.default.svc.cluster.local]
 
 This is not istiod: it builds the output for one fixed mesh, by hand, field by field. Each builder
 below is named after the istiod function (Istio 1.30.3, pilot/pkg/networking/core/ unless a path is
@@ -15,12 +16,19 @@ The mesh (the Kubernetes objects istiod would read):
   reviews 10.96.0.20, ratings 10.96.0.30 and details 10.96.0.10, port 9080 named "http";
   mail 10.96.0.40, port 2525 with no name and no appProtocol (so its protocol is sniffed).
 - Endpoints (Pod IPs, in the lab's backend pod): reviews v1 10.48.0.2, reviews v2 10.48.0.3,
-  ratings 10.48.0.4, mail 10.48.0.5, details 10.48.0.6 (a Pod whose application is down).
-- DestinationRule reviews: subsets v1 (version: v1) and v2 (version: v2).
+  ratings 10.48.0.4, mail 10.48.0.5, details 10.48.0.6 (a Pod whose application is down);
+  with --knob-rules also reviews v3 10.48.0.7 (a new version that should only see mirrored traffic).
+- DestinationRule reviews: subsets v1 (version: v1) and v2 (version: v2); with --knob-rules also v3.
 - VirtualService reviews (the YAML is in the page routes-and-virtualservice.md):
   http[0] name jason: headers end-user exact jason -> subset v2, timeout 500ms,
           retries {attempts: 2, retryOn: 5xx};
-  http[1] name split: uri prefix /reviews -> v1 weight 80, v2 weight 20.
+  http[1] name split: uri prefix /reviews -> v1 weight 80, v2 weight 20;
+  with --knob-rules four more rules after these (the YAML is in the page too):
+  http[2] name mirror: uri prefix /mirror -> v1, mirror reviews subset v3 (no mirrorPercentage);
+  http[3] name fault: uri prefix /fault -> v1, fault.delay fixedDelay 100ms and fault.abort httpStatus 503,
+          both percentage 100;
+  http[4] name rewrite: uri prefix /v1/reviews -> v1, rewrite.uri /reviews;
+  http[5] name redirect: uri prefix /old/reviews, redirect.uri /reviews (no redirectCode).
 - Optionally a Sidecar in namespace default whose single egress listener imports only the
   hosts given with --egress (namespace/host, "." for the Sidecar's own namespace).
 """
@@ -42,6 +50,8 @@ SERVICES = {
     "details": ("10.96.0.10", 9080, "http", {"": ["10.48.0.6"]}),
     "mail": ("10.96.0.40", 2525, "", {"": ["10.48.0.5"]}),
 }
+# --knob-rules: the reviews Pod of version v3 (and the DestinationRule's subset v3) join the mesh.
+REVIEWS_V3 = "10.48.0.7"
 VS_REVIEWS = "/apis/networking.istio.io/v1/namespaces/default/virtual-service/reviews"
 
 ADS = {"ads": {}, "initial_fetch_timeout": "0s", "resource_api_version": "V3"}
@@ -263,6 +273,72 @@ def reviews_routes() -> list[dict]:
     }]
 
 
+def knob_routes() -> list[dict]:
+    """The four rules --knob-rules appends to the reviews VirtualService, translated like the two above
+    by route.TranslateRoute (pilot/pkg/networking/core/route/route.go). Each comment names the
+    function that writes the field; the rules have no timeout and no retries, so every forwarding one
+    gets timeout 0s and retry.DefaultPolicy like split."""
+    host, port = fqdn("reviews"), 9080
+    meta = {"filter_metadata": {"istio": {"config": VS_REVIEWS}}}
+    v1 = cluster_name(host, port, "v1")
+
+    def forward(**extra) -> dict:
+        # applyHTTPRouteDestination: setTimeout, then rewrite and mirror, then one destination
+        # (processDestination -> GetDestinationCluster), then retry.ConvertPolicy.
+        return {"cluster": v1, "timeout": "0s", "max_grpc_timeout": "0s", "retry_policy": retry_policy(), **extra}
+
+    return [{
+        "name": "mirror",
+        "match": {"prefix": "/mirror", "case_sensitive": True},
+        "metadata": meta,
+        # applyHTTPRouteDestination: mirror -> route.TranslateRequestMirrorPolicy on the cluster of the mirror
+        # destination (GetDestinationCluster: outbound|9080|v3|...). route.MirrorPercent: no mirrorPercentage
+        # (nor the deprecated mirrorPercent) = 100 %, written as a RuntimeFractionalPercent with no runtime key.
+        # trace_sampled false; disable_shadow_host_suffix_append = features.DisableShadowHostSuffix
+        # (DISABLE_SHADOW_HOST_SUFFIX, default true): the copy keeps the Host "reviews:9080", no "-shadow".
+        "route": forward(request_mirror_policies=[{
+            "cluster": cluster_name(host, port, "v3"),
+            "runtime_fraction": {"default_value": {"numerator": 100, "denominator": "HUNDRED"}},
+            "trace_sampled": False, "disable_shadow_host_suffix_append": True}]),
+        "decorator": {"operation": f"{host}:{port}/mirror*"},  # GetRouteOperation: one cluster -> host:port/prefix*
+    }, {
+        "name": "fault",
+        "match": {"prefix": "/fault", "case_sensitive": True},
+        "metadata": meta,
+        "route": forward(),
+        "decorator": {"operation": f"{host}:{port}/fault*"},
+        # TranslateRoute: fault -> typed_per_filter_config under wellknown.Fault, the HTTPFault of route.TranslateFault.
+        # The HCM's fault filter (empty config, above) then uses this route's settings. percentage {value: 100}
+        # -> translatePercentToFractionalPercent: value x 10000 per MILLION. (With no percentage the delay gets the
+        # deprecated integer percent, 0, and the abort no percentage at all, which Envoy reads as 0 %: nothing is
+        # injected.) fixedDelay -> fixed_delay; an exponentialDelay is dropped with a warning.
+        "typed_per_filter_config": {"envoy.filters.http.fault": {
+            "@type": T + "extensions.filters.http.fault.v3.HTTPFault",
+            "delay": {"fixed_delay": "0.100s", "percentage": {"numerator": 1000000, "denominator": "MILLION"}},
+            "abort": {"http_status": 503, "percentage": {"numerator": 1000000, "denominator": "MILLION"}}}},
+    }, {
+        "name": "rewrite",
+        "match": {"prefix": "/v1/reviews", "case_sensitive": True},
+        "metadata": meta,
+        # applyHTTPRouteDestination: rewrite.uri -> prefix_rewrite (whatever the match was: exact and regex
+        # matches get a prefix rewrite too); uriRegexRewrite would be regex_rewrite. append_x_forwarded_host
+        # = ProxyHeaders.XForwardedHost (util.GetProxyHeaders), false by default, so it is left out.
+        "route": forward(prefix_rewrite="/reviews"),
+        "decorator": {"operation": f"{host}:{port}/v1/reviews*"},
+    }, {
+        "name": "redirect",
+        "match": {"prefix": "/old/reviews", "case_sensitive": True},
+        "metadata": meta,
+        # TranslateRoute: redirect -> route.ApplyRedirect instead of applyHTTPRouteDestination, so no cluster, no
+        # timeout, no retry policy. redirect.uri -> path_redirect (the whole path; a sidecar's VirtualService has
+        # no %PREFIX()% form, that is Gateway API only); no authority, scheme or port -> the request's own;
+        # redirectCode 0 (unset) or 301 -> MOVED_PERMANENTLY.
+        "redirect": {"path_redirect": "/reviews", "response_code": "MOVED_PERMANENTLY"},
+        # GetRouteOperation: no single cluster -> <VirtualService name>:<port>/<prefix>*
+        "decorator": {"operation": f"reviews:{port}/old/reviews*"},
+    }]
+
+
 def virtual_host_domains(name: str, vip: str) -> list[str]:
     """generateVirtualHostDomains (httproute.go) for a sidecar in the service's own namespace. With
     SidecarIgnorePort (every sidecar but proxyless gRPC) no "host:port" variants are made, and the
@@ -273,7 +349,7 @@ def virtual_host_domains(name: str, vip: str) -> list[str]:
     return [host, host + ".", name, f"{name}.{NS}.svc", f"{name}.{NS}", vip]
 
 
-def route_configurations(services: dict, vs_visible: bool) -> list[dict]:
+def route_configurations(services: dict, vs_visible: bool, knobs: bool = False) -> list[dict]:
     """ConfigGeneratorImpl.buildSidecarOutboundHTTPRouteConfig (httproute.go), for each route name the
     listeners ask for; virtual hosts from BuildSidecarOutboundVirtualHosts."""
     out = []
@@ -286,6 +362,8 @@ def route_configurations(services: dict, vs_visible: bool) -> list[dict]:
             # route.BuildSidecarVirtualHostWrapper: services with a VirtualService get its routes, the others
             # route.buildSidecarVirtualHostForService (one default route).
             routes = reviews_routes() if name == "reviews" and vs_visible else [default_route(host, port)]
+            if name == "reviews" and vs_visible and knobs:
+                routes += knob_routes()
             vhosts.append({"name": f"{host}:{port}",  # util.DomainName(hostname, port)
                            "domains": virtual_host_domains(name, vip), "routes": routes,
                            # ProxyHeaders.IncludeRequestAttemptCount (util.GetProxyHeaders), default true:
@@ -378,11 +456,17 @@ def main() -> None:
     parser.add_argument("--version", required=True)
     parser.add_argument("--protocol-detection-timeout", default="0s", help="MeshConfig protocolDetectionTimeout")
     parser.add_argument("--egress", default="", help="comma-separated hosts of a Sidecar egress listener")
+    parser.add_argument("--knob-rules", action="store_true",
+                        help="reviews v3 joins, and the VirtualService gets the mirror, fault, rewrite and redirect rules")
     args = parser.parse_args()
     services, vs_visible = sidecar_scope([h for h in args.egress.split(",") if h])
+    if args.knob_rules and "reviews" in services:
+        vip, port, port_name, subsets = services["reviews"]
+        services["reviews"] = (vip, port, port_name, {**subsets, "": subsets[""] + [REVIEWS_V3], "v3": [REVIEWS_V3]})
     cds, eds = clusters(services)
     json.dump({"version": args.version, "listeners": listeners(services, args.protocol_detection_timeout),
-               "routes": route_configurations(services, vs_visible), "clusters": cds, "endpoints": eds},
+               "routes": route_configurations(services, vs_visible, args.knob_rules), "clusters": cds,
+               "endpoints": eds},
               sys.stdout, indent=1)
     sys.stdout.write("\n")
 

@@ -109,7 +109,7 @@ def run(lab):
                  lambda: flags("one_down") == {"a": "healthy", "b": "healthy", "c": "/failed_active_hc"})
         wait_for(lab, "panic: b and c failing, a healthy",
                  lambda: flags("panic") == {"a": "healthy", "b": "/failed_active_hc", "c": "/failed_active_hc"})
-        lab.sh(f"curl -s 127.0.0.1:{ADMIN}/clusters | grep -E '^(one_down|panic)::.*::health_flags::'", ns=ns)
+        lab.sh(f"curl -s 127.0.0.1:{ADMIN}/clusters | grep -E '^(one_down|panic)::.*::health_flags::' | sort", ns=ns)
         lab.fact(lab.last.output.count("/failed_active_hc") == 3,
                  "c fails its health check in one_down; b and c fail theirs in panic")
 

@@ -66,6 +66,11 @@ def run(lab):
         out = lab.last.output
         lab.fact("cluster.backend.upstream_rq_total: 0" in out and "upstream_rq_200" not in out,
                  "before traffic the counter exists at 0; the per-code counter does not exist yet")
+        lab.sh("curl -s '127.0.0.1:15000/stats/prometheus?filter=^cluster\\.backend\\.upstream_rq_(total|completed|2xx|200)$'",
+               ns=ns)
+        out = lab.last.output
+        lab.fact('envoy_cluster_upstream_rq_total{envoy_cluster_name="backend"} 0' in out and "upstream_rq_200" not in out,
+                 "the Prometheus view before traffic: the same counter at 0, with its label, and no per-code metric")
         lab.sh("curl -s 127.0.0.1:15000/stats | grep -c '^cluster\\.backend\\.'", ns=ns)
         before_backend = int(lab.last.output.strip())
         lab.sh("curl -s '127.0.0.1:15002/stats?filter=upstream_rq_total'", ns=ns, check=False)

@@ -57,6 +57,15 @@ def site_url(site):
         yield base
 
 
+@pytest.fixture(scope="session")
+def visits(site, site_url):
+    """Every page of both editions visited once in Chromium and measured at both widths
+    (tests/survey.py); shared by the page-wide browser checks."""
+    from survey import survey
+
+    return survey(site_url, {language: pages(site, language) for language in LANGUAGES})
+
+
 def book_pages() -> list[Path]:
     """The book's source pages (not the README, CONTRIBUTING or anything under _ or . folders)."""
     return sorted(

@@ -7,6 +7,7 @@ import re
 import pytest
 from conftest import LANGUAGES, pages
 from served import launch, load, over_budget
+from survey import SIDEWAYS_JS
 
 playwright = pytest.importorskip("playwright.sync_api")
 
@@ -29,26 +30,23 @@ def scrolls_sideways(page, width: int) -> bool:
     """Whether the page body is wider than a ``width`` px screen (code and tables may scroll
     inside their own boxes; the page itself must not)."""
     page.set_viewport_size({"width": width, "height": 900})
-    return page.evaluate("document.scrollingElement.scrollWidth > window.innerWidth + 1")
+    return page.evaluate(SIDEWAYS_JS)
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_every_page_loads_cleanly_light_and_local(browser, site, site_url, language):
+def test_every_page_loads_cleanly_light_and_local(visits, site, site_url, language):
     """First visit of every page, served with gzip: no console error, no request leaving the
     site, every diagram with its alt text, the weight within the budget, and a body that
     fits a phone (390 px) and a laptop (1280 px) without sideways scrolling."""
     problems, weights = [], {}
-    for rel in pages(site, language):
-        result, page = load(browser, f"{site_url}/{language}/{rel}", keep_open=True)
-        svgs = page.eval_on_selector_all(
-            ".insider-diagram__canvas > svg", "els => els.map(e => e.getAttribute('aria-label') || '')"
-        )
-        broken = [s for s in svgs if len(s) < 10]
-        switcher = page.eval_on_selector("a.insider-switcher", "a => a.href") if rel not in ("search.html", "genindex.html") else None
+    assert sorted(visits[language]) == pages(site, language)
+    for rel, visit in visits[language].items():
+        result = visit.load
+        broken = [s for s in visit.alts if len(s) < 10]
+        switcher = visit.switcher if rel not in ("search.html", "genindex.html") else None
         other = "en" if language == "zh_CN" else "zh_CN"
         wrong_switch = switcher and switcher.split("#")[0] != f"{site_url}/{other}/{rel}"
-        too_wide = [w for w in (1280, 390) if scrolls_sideways(page, w)]
-        page.context.close()
+        too_wide = [w for w, layout in visit.layouts.items() if layout.sideways]
         weights[rel] = result.weight
         heavy = over_budget(rel, result.weight)
         found = {
@@ -78,6 +76,46 @@ def test_switcher_reaches_the_same_page_in_the_other_edition(browser, site, site
         assert page.url.split("#")[0] == f"{site_url}/{other}/{rel}", (rel, page.url)
         assert page.title(), rel
         page.context.close()
+
+
+@pytest.mark.parametrize("language, other", [("zh_CN", "en"), ("en", "zh_CN")])
+def test_switcher_keeps_the_readers_section(browser, site, site_url, language, other):
+    """A reader halfway down a page lands on the same section in the other edition."""
+    rel = "ch2-envoy/threading-model.html"
+    html = (site / language / rel).read_text(encoding="utf-8")
+    section = re.findall(r'<section id="([^"]+)"', html)[3]
+    assert f'<section id="{section}"' in (site / other / rel).read_text(encoding="utf-8"), "section ids differ between editions"
+    page, _, _ = open_page(browser, f"{site_url}/{language}/{rel}#{section}")
+    page.click("a.insider-switcher")
+    page.wait_for_load_state()
+    assert page.url == f"{site_url}/{other}/{rel}#{section}", page.url
+    assert page.evaluate("window.scrollY") > 200, "the other edition opened at the top, not at the section"
+    page.context.close()
+
+
+TOUCH_TARGET_PX = 44  # WCAG 2.5.5 and the platforms' guidelines
+HEADER_CONTROLS_JS = """() => [...document.querySelectorAll('.bd-header-article a, .bd-header-article button')]
+  .filter(e => { const r = e.getBoundingClientRect(); return r.width > 0 && r.height > 0 && getComputedStyle(e).visibility !== 'hidden'; })
+  .map(e => { const r = e.getBoundingClientRect();
+              return {name: e.getAttribute('aria-label') || e.title || e.textContent.trim(), width: r.width, height: r.height, right: r.right}; })"""
+
+
+def small_targets(page) -> list[str]:
+    controls = page.evaluate(HEADER_CONTROLS_JS)
+    assert len(controls) >= 5, controls
+    return [f"{c['name']}: {c['width']:.0f} x {c['height']:.0f} px" for c in controls
+            if min(c["width"], c["height"]) < TOUCH_TARGET_PX - 0.5 or c["right"] > 390]  # fmt: skip
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_header_controls_are_touch_sized_on_a_phone(browser, site_url, language):
+    """At 390 px every header control is at least 44 x 44 px and inside the screen; a control
+    shrunk by a planted style is reported."""
+    result, page = load(browser, f"{site_url}/{language}/ch2-envoy/threading-model.html", width=390, keep_open=True)
+    assert not small_targets(page), small_targets(page)
+    page.add_style_tag(content=".bd-header-article .search-button { min-height: 0 !important; height: 30px; }")
+    assert any("30 px" in s for s in small_targets(page)), small_targets(page)
+    page.context.close()
 
 
 @pytest.mark.parametrize(

@@ -99,6 +99,10 @@ def test_titles_and_languages(site):
     en = (site / "en" / "index.html").read_text(encoding="utf-8")
     assert '<html lang="zh-CN"' in zh and "《Istio &amp; Envoy 内幕》" in zh
     assert '<html lang="en"' in en and "Istio &amp; Envoy Insider" in en
+    # The front page's title is the book's title once; every other page is "page — book".
+    assert "<title>《Istio &amp; Envoy 内幕》</title>" in zh and "<title>Istio &amp; Envoy Insider</title>" in en
+    guide = (site / "zh_CN" / "ch0" / "index.html").read_text(encoding="utf-8")
+    assert re.search(r"<title>[^<]+ &#8212; 《Istio &amp; Envoy 内幕》</title>", guide)
 
 
 def test_every_page_links_to_edit_and_to_an_issue(site):

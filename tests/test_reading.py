@@ -13,52 +13,11 @@ from html.parser import HTMLParser
 import pytest
 from conftest import LANGUAGES, pages
 from served import launch
+from survey import BREAKS_JS, DIAGRAMS_JS, WIDTHS
 
 playwright = pytest.importorskip("playwright.sync_api")
 
 SMALLEST_TEXT_PX = 12
-WIDTHS = (1280, 390)
-
-# For each diagram: the smallest rendered label (its font size times the drawing's scale) and
-# whether its panel scrolls sideways.
-DIAGRAMS_JS = """() => [...document.querySelectorAll('.insider-diagram__canvas')].map((canvas, i) => {
-  const svg = canvas.querySelector('svg');
-  const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
-  let smallest = Infinity;
-  for (const text of svg.querySelectorAll('text')) {
-    if (!text.textContent.trim()) continue;
-    smallest = Math.min(smallest, parseFloat(getComputedStyle(text).fontSize) * scale);
-  }
-  return {index: i, label: (svg.getAttribute('aria-label') || '').slice(0, 50), smallest,
-          scrolls: canvas.scrollWidth > canvas.clientWidth + 1};
-})"""
-
-# For each inline code element in a table: the characters after which a line break happens.
-# A break is fine after ::, ., /, _ , -, ~ (Istio's node ID), … (an elided prefix) or a space, or
-# next to a Chinese character, and nowhere else.
-BREAKS_JS = """() => {
-  const bad = [];
-  for (const code of document.querySelectorAll('article table code')) {
-    const walker = document.createTreeWalker(code, NodeFilter.SHOW_TEXT);
-    let previous = null, prevChar = '', text = code.textContent;
-    while (walker.nextNode()) {
-      const node = walker.currentNode;
-      for (let i = 0; i < node.length; i++) {
-        const range = document.createRange(); range.setStart(node, i); range.setEnd(node, i + 1);
-        const rect = range.getBoundingClientRect();
-        const ch = node.data[i];
-        if (!rect.width && !rect.height) { if (/\\s/.test(ch)) prevChar = ' '; continue; }
-        // Chinese text (a placeholder such as <角色>) may break between any two characters.
-        const breakable = /[:./_~\u2026\\-\\s]/.test(prevChar) || /[\\u3000-\\u9fff]/.test(prevChar + ch);
-        if (previous !== null && rect.top > previous + 2 && !breakable)
-          bad.push(text.slice(0, 60) + ' | breaks after ' + JSON.stringify(prevChar));
-        previous = rect.top; prevChar = ch;
-      }
-    }
-  }
-  return bad;
-}"""
-
 
 @pytest.fixture(scope="module")
 def browser():
@@ -68,9 +27,10 @@ def browser():
         b.close()
 
 
-def diagram_problems(page, width: int) -> list[str]:
+def diagram_problems(diagrams: list[dict], width: int) -> list[str]:
+    """What is wrong with the diagrams of a page as measured at ``width`` px (survey.DIAGRAMS_JS)."""
     problems = []
-    for d in page.evaluate(DIAGRAMS_JS):
+    for d in diagrams:
         if d["smallest"] < SMALLEST_TEXT_PX:
             problems.append(f"diagram {d['index']} ({d['label']}…): labels {d['smallest']:.1f} px at {width} px")
         if width >= 1280 and d["scrolls"]:
@@ -79,24 +39,17 @@ def diagram_problems(page, width: int) -> list[str]:
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_diagram_labels_are_legible_and_diagrams_fit_the_column(browser, site, site_url, language):
+def test_diagram_labels_are_legible_and_diagrams_fit_the_column(visits, language):
     """Labels at least 12 px at both widths; at 1280 px no diagram scrolls inside its panel (at
     390 px one that cannot fit keeps its size and scrolls)."""
     problems = []
     measured = 0
-    for width in WIDTHS:
-        context = browser.new_context(viewport={"width": width, "height": 900})
-        page = context.new_page()
-        for rel in pages(site, language):
-            html = (site / language / rel).read_text(encoding="utf-8")
-            if "insider-diagram__canvas" not in html:
-                continue
-            page.goto(f"{site_url}/{language}/{rel}")
-            found = diagram_problems(page, width)
-            measured += html.count("insider-diagram__canvas")
-            problems += [f"{language}/{rel}: {p}" for p in found]
-        context.close()
-    assert measured > 50, measured
+    for rel, visit in visits[language].items():
+        for width in WIDTHS:
+            diagrams = visit.layouts[width].diagrams
+            measured += len(diagrams)
+            problems += [f"{language}/{rel}: {p}" for p in diagram_problems(diagrams, width)]
+    assert measured > 2 * 50, measured
     assert not problems, "\n".join(problems)
 
 
@@ -104,26 +57,24 @@ def test_diagram_check_finds_a_diagram_too_wide_and_text_too_small(browser, site
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.goto(f"{site_url}/zh_CN/ch0/index.html")
-    assert not diagram_problems(page, 1280)
+    assert not diagram_problems(page.evaluate(DIAGRAMS_JS), 1280)
     page.evaluate("document.querySelector('.insider-diagram__canvas svg').style.minWidth = '2400px'")
-    assert any("wider than the text column" in p for p in diagram_problems(page, 1280))
+    assert any("wider than the text column" in p for p in diagram_problems(page.evaluate(DIAGRAMS_JS), 1280))
     page.evaluate("const s = document.querySelector('.insider-diagram__canvas svg'); s.style.minWidth = '0'; s.style.maxWidth = '200px'")
-    assert any("labels" in p for p in diagram_problems(page, 1280))
+    assert any("labels" in p for p in diagram_problems(page.evaluate(DIAGRAMS_JS), 1280))
     context.close()
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_identifiers_in_tables_break_only_between_their_parts(browser, site, site_url, language):
-    problems = []
-    for width in WIDTHS:
-        context = browser.new_context(viewport={"width": width, "height": 900})
-        page = context.new_page()
-        for rel in pages(site, language):
-            if "<table" not in (site / language / rel).read_text(encoding="utf-8"):
-                continue
-            page.goto(f"{site_url}/{language}/{rel}")
-            problems += [f"{language}/{rel} at {width} px: {b}" for b in page.evaluate(BREAKS_JS)]
-        context.close()
+def test_identifiers_in_tables_break_only_between_their_parts(visits, language):
+    problems = [
+        f"{language}/{rel} at {width} px: {b}"
+        for rel, visit in visits[language].items()
+        for width, layout in visit.layouts.items()
+        for b in layout.breaks
+    ]
+    measured = sum(layout.table_codes for visit in visits[language].values() for layout in visit.layouts.values())
+    assert measured > 2 * 100, f"only {measured} identifiers in tables were measured"
     assert not problems, "\n".join(problems[:30])
 
 
@@ -135,7 +86,7 @@ def test_break_check_finds_an_identifier_chopped_mid_word(browser, site_url):
       '<table style="width:120px;table-layout:fixed"><tr><td style="width:120px">' +
       '<code class="docutils literal" style="overflow-wrap:anywhere">averyveryverylongidentifierwithoutseparators</code>' +
       '</td></tr></table>')""")
-    assert page.evaluate(BREAKS_JS)
+    assert page.evaluate(BREAKS_JS)["bad"]
     context.close()
 
 

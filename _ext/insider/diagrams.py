@@ -44,7 +44,7 @@ KEY_INPUTS = (DIAGRAMS_DIR / "mermaid.json", DIAGRAMS_DIR / "package-lock.json")
 CLICK_LINE = re.compile(r'^(\s*click\s+\S+\s+)(?:href\s+)?"([a-z-]+):([^"]+)"(.*)$')
 FULL_SIZE_LABEL = {"zh_CN": "查看大图", "en": "Open full size"}
 LINKS_LEGEND = {
-    "zh_CN": "蓝色边框的框是链接，在新标签页打开固定版本的源码。",
+    "zh_CN": "带蓝色边框的方框是链接，在新标签页打开固定版本的源码。",
     "en": "Boxes with a blue border are links to the pinned source; they open in a new tab.",
 }
 # Diagrams are drawn with 15 px text (_diagrams/mermaid.json) and may shrink to fit the text

@@ -15,6 +15,7 @@ PAGE = "ch2-envoy/access-logs-and-response-flags.md"
 COMMIT = "8eea3285d6bdb89f8ea34632cfe7ce1608a8f374"
 REMOVED = "DR"  # the flag whose row the planted fault removes
 EXTRA = "| `XX` | `NotAFlag` | – | – | – | – |"
+RENAMED = ("UT", "UpstreamRequestTimeout", "UpstreamTimeout")  # a row whose long name the fault changes
 
 
 def tsv_rows() -> list[list[str]]:
@@ -60,19 +61,22 @@ def test_page_has_one_row_per_flag():
 
 @pytest.fixture(scope="module", params=["zh_CN", "en"])
 def planted(request, tmp_path_factory):
-    """A copy of the book whose decoder lacks the row for DR and has a row for a flag that does not
-    exist, built in one edition: (build, directive line, extra row line)."""
+    """A copy of the book whose decoder lacks the row for DR, has a row for a flag that does not
+    exist and gives UT a long name Envoy does not use, built in one edition:
+    (build, directive line, extra row line, renamed row line)."""
     tmp = tmp_path_factory.mktemp(f"flags-{request.param}")
     book = copy_book(tmp / "book")
     page = book / PAGE
     lines = page.read_text(encoding="utf-8").splitlines()
     _, rows = decoder_rows("\n".join(lines))
     lines[rows["UDO"] - 1 : rows["UDO"]] = [lines[rows["UDO"] - 1], EXTRA]
+    short, right, wrong = RENAMED
+    lines[rows[short] - 1] = lines[rows[short] - 1].replace(f"| `{right}` |", f"| `{wrong}` |", 1)
     del lines[rows[REMOVED] - 1]
     page.write_text("\n".join(lines) + "\n", encoding="utf-8")
     directive, planted_rows = decoder_rows("\n".join(lines))
     assert REMOVED not in planted_rows and "XX" in planted_rows
-    return sphinx_build(book, tmp / "out", request.param), directive, planted_rows["XX"]
+    return sphinx_build(book, tmp / "out", request.param), directive, planted_rows["XX"], planted_rows[short]
 
 
 def _messages(done, pattern: str) -> list[tuple[int, str]]:
@@ -86,7 +90,7 @@ def _messages(done, pattern: str) -> list[tuple[int, str]]:
 
 
 def test_missing_row_fails_at_the_directive(planted):
-    done, directive, _ = planted
+    done, directive, _, _ = planted
     assert done.returncode != 0, "the build passed with a flag missing from the decoder"
     found = _messages(done, rf"flag decoder: no row for 1 response flag.*\b{REMOVED} \(DownstreamRemoteReset\)")
     assert found, f"no message about the missing row in:\n{done.stderr}"
@@ -94,8 +98,17 @@ def test_missing_row_fails_at_the_directive(planted):
 
 
 def test_extra_row_fails_at_its_line(planted):
-    done, _, extra = planted
+    done, _, extra, _ = planted
     assert done.returncode != 0, "the build passed with a row for a flag Envoy does not have"
     found = _messages(done, r"flag decoder: row for 'XX', which is not a response flag of Envoy v1\.39\.0")
     assert found, f"no message about the extra row in:\n{done.stderr}"
     assert [line for line, _ in found] == [extra], found
+
+
+def test_wrong_long_name_fails_at_its_line(planted):
+    done, _, _, renamed = planted
+    short, right, wrong = RENAMED
+    assert done.returncode != 0
+    found = _messages(done, rf"flag decoder: row for '{short}' gives its long name as '{wrong}'; Envoy v1\.39\.0 calls it '{right}'")
+    assert found, f"no message about the wrong long name in:\n{done.stderr}"
+    assert [line for line, _ in found] == [renamed], found

@@ -206,6 +206,35 @@ def test_a_fact_that_no_longer_holds_fails_with_lab_step_command_and_output(labs
     assert "insider-" not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
 
 
+def test_a_stored_transcript_that_differs_fails_the_check_with_its_diff(labs_env, tmp_path):
+    """End to end: `make lab NAME=… ` with --check, against a stored transcript whose counter was
+    changed by hand, fails and prints the lab, the stored file and the line that differs."""
+    book = copy_book(tmp_path / "book")
+    stored = labstore.transcript_path(LAB).relative_to(ROOT)
+    text = (book / stored).read_text(encoding="utf-8")
+    assert "cluster.backend.upstream_rq_total: 3\n" in text
+    (book / stored).write_text(text.replace("cluster.backend.upstream_rq_total: 3\n", "cluster.backend.upstream_rq_total: 4\n"), encoding="utf-8")
+    done = run_labs(labs_env, "--check", LAB, cwd=book)
+    assert done.returncode == 1, done.stderr
+    assert f"lab {LAB}: this run differs from {stored} after normalizing:" in done.stderr, done.stderr[-3000:]
+    assert "-cluster.backend.upstream_rq_total: 4" in done.stderr and "+cluster.backend.upstream_rq_total: 3" in done.stderr
+
+
+@pytest.mark.parametrize("ci, outcome", [("1", "1 error"), ("", "1 skipped")])
+def test_labs_that_cannot_run_fail_under_ci_and_are_skipped_elsewhere(tmp_path, ci, outcome):
+    """No labs environment: under CI (which must run the labs) the lab tests fail with the reason;
+    on a writer's machine they are skipped with it."""
+    env = dict(os.environ, CI=ci, LABS_PYTHON=str(tmp_path / "no-such-python"))
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-rfEs", "-p", "no:cacheprovider",
+         f"{Path(__file__).name}::test_lab_runs_and_matches_its_stored_transcript[{LAB}]"],
+        cwd=Path(__file__).parent, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert outcome in done.stdout and (done.returncode != 0) == bool(ci), done.stdout[-2000:]
+    reason = "under CI the labs must run, but: no labs environment at" if ci else "no labs environment at"
+    assert reason in done.stdout, done.stdout[-2000:]
+
+
 ENTER_POD = re.compile(r"""ip\s+-n\b|ip\s+netns\s+exec\b|["']ip["'],\s*["']-n["']|["']netns["'],\s*["']exec["']""")
 
 

@@ -100,6 +100,11 @@ def check_decoders(app, doctree: nodes.document) -> None:
                     logger.warning(f"flag decoder: row for {short!r}, which is not a response flag of Envoy v1.39.0 "
                                    f"({FLAGS_TSV.name} has {', '.join(pinned)})",
                                    location=(docname, line), type="insider", subtype="flags")  # fmt: skip
+                elif len(row.children) > 1 and (named := row.children[1].astext().strip().strip("`").strip()) != pinned[short][0]:
+                    logger.warning(f"flag decoder: row for {short!r} gives its long name as {named!r}; "
+                                   f"Envoy v1.39.0 calls it {pinned[short][0]!r} ({FLAGS_TSV.name})",
+                                   location=(docname, line), type="insider", subtype="flags")  # fmt: skip
+                    seen[short] = line
                 elif short in seen:
                     logger.warning(f"flag decoder: a second row for {short!r} (the first is at line {seen[short]})",
                                    location=(docname, line), type="insider", subtype="flags")  # fmt: skip

@@ -166,7 +166,7 @@ $(SITE_AUDIT)/node_modules/.installed: $(SITE_AUDIT)/package.json $(SITE_AUDIT)/
 site-audit-tools: $(SITE_AUDIT)/node_modules/.installed
 
 test: $(BIN)/.installed system-deps $(SITE_AUDIT)/node_modules/.installed $(LABS_VENV)/bin/.installed ## Run every check (both editions, catalogs, browser, labs, planted faults)
-	LABS_PYTHON=$(LABS_VENV)/bin/python $(BIN)/python -m pytest tests
+	LABS_PYTHON=$(LABS_VENV)/bin/python $(BIN)/python -m pytest -n 2 --dist loadgroup tests
 
 bench: $(BIN)/.installed ## Time clean and incremental builds of each edition
 	$(BIN)/python tests/bench.py

@@ -192,6 +192,8 @@ latex_elements = {
 % identifiers fit their columns (the test reads the overfull boxes from the LaTeX log).
 \makeatletter\g@addto@macro\sphinxattablestart{\small\setlength{\tabcolsep}{4pt}}\makeatother
 \setcounter{secnumdepth}{-1}
+% Room for four-digit page numbers in the table of contents (a doubled book passes 1,000 pages).
+\makeatletter\renewcommand{\@pnumwidth}{2.4em}\renewcommand{\@tocrmarg}{3.4em}\makeatother
 \setlength{\emergencystretch}{2em} % a last resort before a line runs into the margin
 \setcounter{tocdepth}{1}
 \xeCJKsetup{CJKspace=true}

@@ -33,6 +33,26 @@ def sphinx_build(src: Path, out: Path, language: str, builder: str = "html", ext
     return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=src)
 
 
+# `make test` runs the checks in two pytest-xdist workers (-n 2 --dist loadgroup): the site's
+# browser checks in one, labs, print and planted-fault builds in the other, so that the labs'
+# waiting and one worker's browser overlap the other's builds. Tests that share a build must
+# share a worker, or each worker would build it again: every test of the built site is one group,
+# every other module (its module-scoped builds) one group each; the labs themselves float.
+SITE_FIXTURES = {"site", "site_url", "visits"}
+FLOATING = {"test_lab_runs_and_matches_its_stored_transcript"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SITE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            group = "site"
+        elif getattr(item, "originalname", item.name) in FLOATING:
+            continue
+        else:
+            group = item.path.name
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 def copy_book(dest: Path) -> Path:
     """A scratch copy of the book, for tests that plant faults."""
     shutil.copytree(ROOT, dest, ignore=COPY_IGNORE)

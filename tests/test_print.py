@@ -142,6 +142,23 @@ def test_a_character_without_a_glyph_fails_the_pdf(printed, tmp_path):
     assert "Missing character" in log
 
 
+def test_four_digit_page_numbers_fit_the_table_of_contents(printed, tmp_path):
+    """A book twice this size passes 1,000 pages; its table of contents must still set page
+    numbers such as 1116 inside their column. With LaTeX's default width (the planted fault) the
+    same contents overflow."""
+    body = ("\\tableofcontents\n\\setcounter{page}{1116}\n"
+            + "".join(f"\\chapter{{第{n}章 一个足够长、足以排满整行目录的章节标题}}\n\\section{{一节}}\n" for n in range(1, 4)))
+    done, log = one_page(printed, tmp_path, body)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert re.search(r"\{11[0-9][0-9]\}", (tmp_path / "one-page" / "page.toc").read_text(encoding="utf-8"))
+    assert not [pt for pt, _ in overfull(log) if pt > 0.5], overfull(log)
+    planted = tmp_path / "planted"
+    planted.mkdir()
+    done, log = one_page(printed, planted, "\\makeatletter\\renewcommand{\\@pnumwidth}{1.55em}\\makeatother\n" + body)
+    assert done.returncode == 0
+    assert [pt for pt, _ in overfull(log) if pt > 0.5], "LaTeX's default page-number width did not overflow"
+
+
 def test_a_missing_diagram_render_fails_the_pdf(tmp_path):
     book = copy_book(tmp_path / "book")
     for render in (book / "_diagrams" / "pdf").glob("*.pdf"):

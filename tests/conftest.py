@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -35,22 +36,48 @@ def sphinx_build(src: Path, out: Path, language: str, builder: str = "html", ext
 
 # `make test` runs the checks in two pytest-xdist workers (-n 2 --dist loadgroup): the site's
 # browser checks in one, labs, print and planted-fault builds in the other, so that the labs'
-# waiting and one worker's browser overlap the other's builds. Tests that share a build must
-# share a worker, or each worker would build it again: every test of the built site is one group,
-# every other module (its module-scoped builds) one group each; the labs themselves float.
-SITE_FIXTURES = {"site", "site_url", "visits"}
-FLOATING = {"test_lab_runs_and_matches_its_stored_transcript"}
+# waiting and one worker's browsers overlap the other worker's builds. Tests that share a build
+# must share a worker, or each worker would build it again: every module with a test of the built
+# site is one group ("site"), every other module is a group of its own (its module-scoped builds),
+# and the lab runs float one by one. xdist's own loadgroup cannot be used for this: it tags each
+# test's node id with its group, and pytest 9.2's node ids can no longer be changed, so it
+# silently schedules test by test. The scheduler below groups by node id instead.
+SITE_FIXTURES = ("site", "site_url", "visits")
+FLOATING = ("test_lab_runs_and_matches_its_stored_transcript",)
+USES_SITE = re.compile(rf"^def test_\w+\([^)]*\b({'|'.join(SITE_FIXTURES)})\b", re.M)
 
 
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if SITE_FIXTURES & set(getattr(item, "fixturenames", ())):
-            group = "site"
-        elif getattr(item, "originalname", item.name) in FLOATING:
-            continue
-        else:
-            group = item.path.name
-        item.add_marker(pytest.mark.xdist_group(group))
+def work_group(nodeid: str, site_modules: set[str]) -> str:
+    """The group a test runs in: "site", its module, or (a lab run) itself."""
+    module, _, name = nodeid.partition("::")
+    if name.split("[")[0] in FLOATING:
+        return nodeid
+    return "site" if module in site_modules else module
+
+
+def site_modules(tests: Path) -> set[str]:
+    """Test modules (as node ids spell them) with a test that takes the built site."""
+    root = tests.parent
+    return {p.relative_to(root).as_posix() for p in tests.glob("test_*.py") if USES_SITE.search(p.read_text(encoding="utf-8"))}
+
+
+def pytest_configure(config):
+    if config.pluginmanager.hasplugin("xdist") and config.getvalue("dist") == "loadgroup":
+        config.pluginmanager.register(SharedBuilds(), "insider-shared-builds")
+
+
+class SharedBuilds:
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_xdist_make_scheduler(self, config, log):
+        from xdist.scheduler import LoadScopeScheduling
+
+        modules = site_modules(Path(__file__).parent)
+
+        class SharedBuildScheduling(LoadScopeScheduling):
+            def _split_scope(self, nodeid: str) -> str:
+                return work_group(nodeid, modules)
+
+        return SharedBuildScheduling(config, log)
 
 
 def copy_book(dest: Path) -> Path:

@@ -150,6 +150,8 @@ REFLEX = {
     r"\bthis page reads\b": "'this page walks through'",
     r"\bstart on (?:a single|one) machine\b": "'start with a single machine'",
     r"\bleaves at (?:its|the|an?) [\w-]+ rule\b": "'is let through by … rule'",
+    r"\bmultipl(?:y|ies) with\b": "'is multiplied by' or 'grows with'",
+    r"\banswers (?:LIVE|DRAINING|PRE_INITIALIZING)\b": "'returns LIVE' (a server state is returned, not answered)",
 }
 
 
@@ -320,6 +322,9 @@ def test_each_check_fails_on_a_planted_fault(tmp_path):
     assert not variant_problems(planted("ztunnel handles L4 only; the player 4 wins."))
     assert reflex_problems(planted("Without a route, Envoy answers 404 itself."))
     assert reflex_problems(planted("The connection leaves at its exclusion rule."))
+    assert reflex_problems(planted("The connection count multiplies with the number of workers."))
+    assert reflex_problems(planted("Soon `/ready` answers LIVE."))
+    assert not reflex_problems(planted("The connection count is multiplied by the number of workers; `/ready` returns LIVE."))
     assert not reflex_problems(planted("Envoy responds with a 404, and the client receives a 404."))
     assert term_case_problems(planted("The request reaches the {term}`Sidecar <边车>` first."), {"sidecar": "sidecar"})
     assert not term_case_problems(planted("{term}`Sidecar <边车>` proxies sit beside the app."), {"sidecar": "sidecar"})

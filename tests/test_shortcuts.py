@@ -101,6 +101,77 @@ def test_translated_messages_parse_the_same_with_the_parser_shortcuts(built_app)
     assert not different, f"messages parse differently with the shortcuts: {different[:5]}"
 
 
+# Pages whose English reading exercises the Locale shortcuts: glossary terms (Sphinx's first walk
+# keeps their parse), many section titles, tables whose cells repeat the same message.
+READ_PAGES = ("glossary", "ch2-envoy/index", "ch4-istio-ctrl-envoy/knob-reference", "ch2-envoy/http-codecs")
+
+
+@pytest.fixture(scope="module")
+def read_english(tmp_path_factory):
+    """Read one English page from its source into a fresh doctree; return the tree as text."""
+    os.environ["BOOK_LANGUAGE"] = "en"
+    try:
+        scratch = tmp_path_factory.mktemp("read-en")
+        app = Sphinx(
+            ROOT, ROOT, scratch / "out", scratch / "doctrees", "html",
+            confoverrides={"language": "en"}, status=io.StringIO(), warning=io.StringIO(),
+        )  # fmt: skip
+    finally:
+        os.environ.pop("BOOK_LANGUAGE", None)
+    app.env.find_files(app.config, app.builder)
+
+    def read(docname: str) -> str:
+        app.env.prepare_settings(docname)
+        app.builder.read_doc(docname, _cache=False)
+        app.env._pickled_doctree_cache.pop(docname, None)  # the tree just read, not one read before
+        return app.env.get_doctree(docname).pformat()
+
+    return read
+
+
+def test_english_pages_read_the_same_with_the_locale_shortcuts(read_english):
+    different = []
+    for docname in READ_PAGES:
+        fast = read_english(docname)
+        speed.disable()
+        try:
+            plain = read_english(docname)
+        finally:
+            speed.enable()
+        assert len(plain) > 20_000, f"{docname} read as almost nothing"
+        if fast != plain:
+            different.append(docname)
+    assert not different, f"these pages read differently with the Locale shortcuts: {different}"
+
+
+def test_page_comparison_sees_a_misplaced_translation(read_english, monkeypatch):
+    """Planted fault: a reuse of parsed messages keyed by where they come from (page and line)
+    rather than by node hands a table cell the tree of another cell in its row; the comparison
+    must see it."""
+    import sphinx.transforms.i18n as sphinx_i18n
+
+    correct = {docname: read_english(docname) for docname in READ_PAGES}
+    shared = {}
+    original = speed._ORIGINAL["_publish_msgstr"]
+
+    def by_line(source, source_path, source_line, **kwargs):
+        key = (source_path, source_line)
+        if key not in shared:
+            shared[key] = original(source, source_path, source_line, **kwargs)
+        return shared[key]
+
+    monkeypatch.setattr(sphinx_i18n, "_publish_msgstr", by_line)
+
+    def read_or_fail(docname):
+        try:
+            return read_english(docname)
+        except Exception as err:  # Sphinx may trip over the misplaced tree: that is seen too
+            return f"failed: {err!r}"
+
+    seen = [d for d in READ_PAGES if read_or_fail(d) != correct[d]]
+    assert "ch4-istio-ctrl-envoy/knob-reference" in seen, f"the planted fault went unseen (seen on {seen})"
+
+
 def test_remembered_splits_give_the_same_words_and_latin_terms():
     texts = ["连接池里的 ActiveClient 进入 draining 状态", "Envoy 的 upstream_cx_total 计数器", "连接池里的 ActiveClient 进入 draining 状态"]
     remembered = search.SearchChineseFixed({"dict": str(search.MESH_TERMS)})

@@ -14,6 +14,20 @@ Profiled on the English build, those two were about 40 % of it. This module make
 copy of settings built once per parser class, and reuses one markdown-it parser per MyST
 configuration. Both leave the parse itself untouched: ``tests/test_shortcuts.py`` parses
 every fifth translated message with and without them and compares the resulting trees.
+
+Sphinx 9.0.4's ``Locale`` transform then does two more things twice or more (profiled on the
+English build of 67 pages: about a quarter of its time):
+
+- It walks the page's messages twice. The first pass parses every message, but keeps the
+  result only for section titles and glossary terms; the second pass parses every other
+  message again, the same text for the same node. Here the second pass gets the first pass's
+  tree for that node, which nothing has touched (Sphinx only moves a patch's children into the
+  page when it uses the patch, and a used patch's node is not translated again).
+- For every translated section title it walks the whole page looking for ``target`` nodes that
+  refer to the title's old name (``refname``), although MyST pages have none. Here that walk
+  is skipped when the page, and every message parsed for it, has no target with a refname.
+
+``tests/test_shortcuts.py`` reads English pages with and without these and compares the trees.
 """
 
 from __future__ import annotations
@@ -23,12 +37,19 @@ from functools import cache
 
 import myst_parser.mdit_to_docutils.base as myst_base
 import myst_parser.parsers.sphinx_ as myst_sphinx
+import sphinx.transforms.i18n as sphinx_i18n
+from docutils import nodes
 from docutils.frontend import get_default_settings
 from docutils.utils import new_document
+from sphinx.util.nodes import NodeMatcher
 
 _ORIGINAL = {
     "make_document": myst_base.make_document,
     "create_md_parser": myst_sphinx.create_md_parser,
+    "_publish_msgstr": sphinx_i18n._publish_msgstr,
+    "extract_messages": sphinx_i18n.extract_messages,
+    "NodeMatcher": sphinx_i18n.NodeMatcher,
+    "Locale.apply": sphinx_i18n.Locale.apply,
 }
 
 
@@ -55,14 +76,97 @@ def create_md_parser(config, renderer):
     return held[1]
 
 
+class _Translating:
+    """What one run of the Locale transform over one page has seen so far."""
+
+    def __init__(self, document):
+        self.document = document
+        self.walk = 0  # which walk over the page's messages (1: titles and terms; 2: the rest)
+        self.node = None  # the message node being translated
+        self.first_walk: dict[tuple[int, str], nodes.Element] = {}  # (node, msgstr) -> its parse
+        self.refname_targets: bool | None = None  # does the page have a target with a refname?
+
+
+_page: _Translating | None = None
+
+
+def _has_refname_target(tree) -> bool:
+    return any("refname" in t for t in tree.findall(nodes.target))
+
+
+def locale_apply(self, **kwargs):
+    global _page
+    _page = _Translating(self.document)
+    try:
+        return _ORIGINAL["Locale.apply"](self, **kwargs)
+    finally:
+        _page = None
+
+
+def extract_messages(doctree):
+    page = _page
+    if page is None or doctree is not page.document:
+        yield from _ORIGINAL["extract_messages"](doctree)
+        return
+    page.walk += 1
+    try:
+        for node, msg in _ORIGINAL["extract_messages"](doctree):
+            page.node = node
+            yield node, msg
+    finally:
+        page.node = None
+
+
+def publish_msgstr(source, source_path, source_line, **kwargs):
+    page = _page
+    if page is None or page.node is None or page.walk not in (1, 2):
+        return _ORIGINAL["_publish_msgstr"](source, source_path, source_line, **kwargs)
+    key = (id(page.node), source)
+    if page.walk == 2 and (patch := page.first_walk.pop(key, None)) is not None:
+        return patch
+    patch = _ORIGINAL["_publish_msgstr"](source, source_path, source_line, **kwargs)
+    if page.refname_targets is False and _has_refname_target(patch):
+        page.refname_targets = True
+    if page.walk == 1:
+        page.first_walk[key] = patch
+    return patch
+
+
+class TitleTargetMatcher(NodeMatcher):
+    """Sphinx's matcher, except that the search of a whole page for targets naming a title's old
+    name finds nothing at once on a page that has no target with a refname at all."""
+
+    def findall(self, node):
+        page = _page
+        if (
+            page is not None
+            and node is page.document
+            and self.classes == (nodes.target,)
+            and set(self.attrs) == {"refname"}
+        ):
+            if page.refname_targets is None:
+                page.refname_targets = _has_refname_target(node)
+            if not page.refname_targets:
+                return iter(())
+        return super().findall(node)
+
+
 def enable() -> None:
     myst_base.make_document = make_document
     myst_sphinx.create_md_parser = create_md_parser
+    sphinx_i18n._publish_msgstr = publish_msgstr
+    sphinx_i18n.extract_messages = extract_messages
+    sphinx_i18n.NodeMatcher = TitleTargetMatcher
+    sphinx_i18n.Locale.apply = locale_apply
 
 
 def disable() -> None:
     myst_base.make_document = _ORIGINAL["make_document"]
     myst_sphinx.create_md_parser = _ORIGINAL["create_md_parser"]
+    sphinx_i18n._publish_msgstr = _ORIGINAL["_publish_msgstr"]
+    sphinx_i18n.extract_messages = _ORIGINAL["extract_messages"]
+    sphinx_i18n.NodeMatcher = _ORIGINAL["NodeMatcher"]
+    sphinx_i18n.Locale.apply = _ORIGINAL["Locale.apply"]
     _parsers.clear()
 
 

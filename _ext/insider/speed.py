@@ -28,6 +28,11 @@ English build of 67 pages: about a quarter of its time):
   is skipped when the page, and every message parsed for it, has no target with a refname.
 
 ``tests/test_shortcuts.py`` reads English pages with and without these and compares the trees.
+
+Last, Sphinx 9.0.4 with ``-j`` forks worker processes to read or write however few pages there
+are: after an edit to one page, a worker reads it and sends the whole environment back pickled
+(about a second of the book's edit loop), and another worker writes it. A read or write of
+fewer than ``SMALL`` pages runs in the main process here, as ``-j 1`` would run it.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ import myst_parser.parsers.sphinx_ as myst_sphinx
 import sphinx.transforms.i18n as sphinx_i18n
 from docutils import nodes
 from docutils.frontend import get_default_settings
+from sphinx.builders import Builder
 from docutils.utils import new_document
 from sphinx.util.nodes import NodeMatcher
 
@@ -50,7 +56,11 @@ _ORIGINAL = {
     "extract_messages": sphinx_i18n.extract_messages,
     "NodeMatcher": sphinx_i18n.NodeMatcher,
     "Locale.apply": sphinx_i18n.Locale.apply,
+    "_read_parallel": Builder._read_parallel,
+    "_write_parallel": Builder._write_parallel,
 }
+
+SMALL = 8  # pages: below this, forking workers costs more than reading or writing in parallel saves
 
 
 @cache
@@ -151,6 +161,18 @@ class TitleTargetMatcher(NodeMatcher):
         return super().findall(node)
 
 
+def read_parallel(self, docnames, nproc):
+    if len(docnames) < SMALL:
+        return self._read_serial(docnames)
+    return _ORIGINAL["_read_parallel"](self, docnames, nproc)
+
+
+def write_parallel(self, docnames, nproc):
+    if len(docnames) < SMALL:
+        return self._write_serial(docnames)
+    return _ORIGINAL["_write_parallel"](self, docnames, nproc)
+
+
 def enable() -> None:
     myst_base.make_document = make_document
     myst_sphinx.create_md_parser = create_md_parser
@@ -158,6 +180,8 @@ def enable() -> None:
     sphinx_i18n.extract_messages = extract_messages
     sphinx_i18n.NodeMatcher = TitleTargetMatcher
     sphinx_i18n.Locale.apply = locale_apply
+    Builder._read_parallel = read_parallel
+    Builder._write_parallel = write_parallel
 
 
 def disable() -> None:
@@ -167,6 +191,8 @@ def disable() -> None:
     sphinx_i18n.extract_messages = _ORIGINAL["extract_messages"]
     sphinx_i18n.NodeMatcher = _ORIGINAL["NodeMatcher"]
     sphinx_i18n.Locale.apply = _ORIGINAL["Locale.apply"]
+    Builder._read_parallel = _ORIGINAL["_read_parallel"]
+    Builder._write_parallel = _ORIGINAL["_write_parallel"]
     _parsers.clear()
 
 

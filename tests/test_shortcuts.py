@@ -208,3 +208,10 @@ def test_small_reads_and_writes_stay_in_the_main_process(monkeypatch):
     assert calls == expected
     speed.enable()
     assert Builder._read_parallel is speed.read_parallel and Builder._write_parallel is speed.write_parallel
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_compiled_templates_are_kept_with_the_doctrees(site, language):
+    """The theme's templates compiled by one build are there for the next (Jinja's bytecode cache)."""
+    kept = list((site / f".doctrees-html-{language}" / "insider-templates").glob("__jinja2_*.cache"))
+    assert len(kept) >= 20, f"{len(kept)} compiled templates kept for the {language} edition"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import LANGUAGES, ROOT
 
 from insider.configcheck import ConfigError, check_block
 
@@ -88,3 +89,55 @@ def test_an_invalid_example_fails_every_build_and_is_validated_once():
     env.insider_config_blocks["ch2-envoy/a"] = [(12, LISTENER)]  # fixed: the old result is dropped
     configcheck.validate(None, env)
     assert len(env.insider_config_results) == 2
+
+
+def test_yaml_blocks_are_found_in_markdown_as_the_doctree_holds_them(tmp_path):
+    """The early pass finds plain fences, fences inside directives and the YAML a lab shows."""
+    from insider import configcheck
+    from insider.labstore import LABS
+
+    page = "\n".join([
+        "text", "", "```yaml", "a: 1", "```", "", "````{note}", "```yaml", "b: 2", "```", "````", "",
+        "```{lab} event-loop", ":file: envoy.yaml", "```", "", "```json", "{}", "```",
+    ])  # fmt: skip
+    found = configcheck.yaml_blocks(page)
+    assert found[:2] == ["a: 1\n", "b: 2\n"]
+    assert found[2] == (LABS / "event-loop" / "envoy.yaml").read_text(encoding="utf-8").rstrip("\n")
+    assert len(found) == 3
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_early_validation_covers_every_block_of_the_book(site, language):
+    """Every YAML block the built pages hold was found in their Markdown before reading, so a clean
+    build validates none of them in the main process after reading."""
+    import pickle
+
+    from insider import configcheck
+
+    env = pickle.loads((site / f".doctrees-html-{language}" / "environment.pickle").read_bytes())
+    blocks = env.__dict__["insider_config_blocks"]
+    assert sum(map(len, blocks.values())) > 30
+    missed = []
+    for docname, held in blocks.items():
+        found = set(configcheck.yaml_blocks((ROOT / f"{docname}.md").read_text(encoding="utf-8")))
+        missed += [f"{docname}.md:{line}" for line, text in held if text not in found]
+    assert not missed, f"YAML blocks the early validation does not see: {missed}"
+
+
+def test_early_results_are_used_and_a_failed_early_pass_changes_nothing(monkeypatch):
+    from types import SimpleNamespace
+    from unittest import mock
+
+    from insider import configcheck
+
+    bad = LISTENER.replace("stat_prefix", "stat_prefixx")
+    blocks = {"ch2-envoy/a": [(12, bad)], "ch2-envoy/b": [(3, VIRTUAL_SERVICE)]}
+    ready = {configcheck.result_key(bad): configcheck.problem(bad), configcheck.result_key(VIRTUAL_SERVICE): ""}
+    for early in (ready, {}):  # results handed over by the early process; none (it failed)
+        env = SimpleNamespace(insider_config_blocks=blocks)
+        monkeypatch.setattr(configcheck, "_early_results", lambda early=early: dict(early))
+        with mock.patch.object(configcheck.logger, "warning") as warning, \
+             mock.patch.object(configcheck, "problem", wraps=configcheck.problem) as problem:  # fmt: skip
+            configcheck.validate(None, env)
+        assert problem.call_count == (0 if early else 2)
+        assert [c.kwargs["location"] for c in warning.call_args_list] == [("ch2-envoy/a", 12)]

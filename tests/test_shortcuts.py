@@ -183,28 +183,32 @@ def test_remembered_splits_give_the_same_words_and_latin_terms():
 
 
 def test_small_reads_and_writes_stay_in_the_main_process(monkeypatch):
-    """Fewer than SMALL pages are read and written as -j 1 would; more go to Sphinx's workers."""
+    """Fewer than SMALL pages are read and written as -j 1 would; more go to Sphinx's workers, and a
+    write gets as many workers as -j says (Sphinx would give it one fewer)."""
     from sphinx.builders import Builder
 
     calls = []
 
     class Builderish:
+        class _app:
+            parallel = 2
+
         def _read_serial(self, docnames):
             calls.append(("read", "serial", len(docnames)))
 
         def _write_serial(self, docnames):
             calls.append(("write", "serial", len(docnames)))
 
-    monkeypatch.setitem(speed._ORIGINAL, "_read_parallel", lambda b, d, n: calls.append(("read", "parallel", len(d))))
-    monkeypatch.setitem(speed._ORIGINAL, "_write_parallel", lambda b, d, n: calls.append(("write", "parallel", len(d))))
+    monkeypatch.setitem(speed._ORIGINAL, "_read_parallel", lambda b, d, n: calls.append(("read", f"parallel {n}", len(d))))
+    monkeypatch.setitem(speed._ORIGINAL, "_write_parallel", lambda b, d, n: calls.append(("write", f"parallel {n}", len(d))))
     sizes = (1, speed.SMALL - 1, speed.SMALL, 67)
     for n in sizes:
         speed.read_parallel(Builderish(), ["page"] * n, 2)
         speed.write_parallel(Builderish(), ["page"] * n, 1)
     expected = []
     for n in sizes:
-        mode = "serial" if n < speed.SMALL else "parallel"
-        expected += [("read", mode, n), ("write", mode, n)]
+        small = n < speed.SMALL
+        expected += [("read", "serial" if small else "parallel 2", n), ("write", "serial" if small else "parallel 2", n)]
     assert calls == expected
     speed.enable()
     assert Builder._read_parallel is speed.read_parallel and Builder._write_parallel is speed.write_parallel

@@ -30,6 +30,15 @@ def _normalised(path: Path) -> str:
     return HEADER_DATES.sub("", path.read_text(encoding="utf-8"))
 
 
+def extra_paragraphs(msgid: str, msgstr: str) -> str:
+    """A translation with a paragraph break its source does not have ('' when there is none):
+    text pasted in from elsewhere, such as a reviewer's tally after a corrected paragraph."""
+    if msgstr.strip().count("\n\n") > msgid.strip().count("\n\n"):
+        tail = msgstr.strip().split("\n\n")[-1]
+        return f"the translation has a paragraph its source does not have: {tail[:60]!r}"
+    return ""
+
+
 def problems(book: Path) -> list[str]:
     found: list[str] = []
     malformed = False
@@ -75,6 +84,8 @@ def problems(book: Path) -> list[str]:
                     found.append(f"{where}: fuzzy translation (review it and drop the fuzzy flag)")
                 elif not message.string or not str(message.string).strip():
                     found.append(f"{where}: untranslated: {message.id[:60]!r}")
+                elif extra := extra_paragraphs(message.id, str(message.string)):
+                    found.append(f"{where}: {extra}")
             for message_id in sorted(wanted - {m.id for m in po if m.id}):
                 found.append(f"{po_path}: missing message {message_id[:60]!r} (run `make update-po`)")
             for obsolete in po.obsolete.values():

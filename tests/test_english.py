@@ -45,6 +45,7 @@ BRITISH = {
     "centre": "center", "licence": "license", "cancelled": "canceled", "cancelling": "canceling",
     "travelled": "traveled", "signalled": "signaled", "signalling": "signaling", "queueing": "queuing",
     "catalogue": "catalog", "defence": "defense", "judgement": "judgment", "artefact": "artifact",
+    "acknowledgement": "acknowledgment", "offence": "offense", "grey": "gray", "travelling": "traveling",
 }  # fmt: skip
 # Allowed: names that are spelled this way in the source ("Initialise" in no API we cite, but
 # Envoy's own identifiers and file names are written in code spans, which the checks skip).
